@@ -1,0 +1,28 @@
+# Note [one precompiled torch header]
+# A translation unit that includes <torch/torch.h> costs ~30 s and 1.3 GB on our 2-core machines.
+# One target compiles the header once; every target that uses torch reuses that PCH instead of
+# building its own, so a clean build pays for torch's headers once.
+add_library(ocm_torch_pch STATIC EXCLUDE_FROM_ALL ${CMAKE_CURRENT_LIST_DIR}/torch_pch.cpp)
+target_link_libraries(ocm_torch_pch PUBLIC torch)
+target_precompile_headers(ocm_torch_pch PRIVATE <torch/torch.h>)
+
+# ocm_library(NAME SOURCES ... [DEPENDS ...] [TORCH])
+#   One static library per code folder, named ocm_<folder>; headers are included as "folder/x.h".
+function(ocm_library name)
+  cmake_parse_arguments(arg "TORCH" "" "SOURCES;DEPENDS" ${ARGN})
+  if(arg_SOURCES)
+    add_library(${name} STATIC ${arg_SOURCES})
+    target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
+    target_link_libraries(${name} PUBLIC ${arg_DEPENDS})
+    target_compile_options(${name} PRIVATE -Wall -Wextra)
+    if(arg_TORCH)
+      target_link_libraries(${name} PUBLIC torch)
+      target_precompile_headers(${name} REUSE_FROM ocm_torch_pch)
+    endif()
+  else()
+    # A folder with no code yet: an interface library keeps the dependency graph in place.
+    add_library(${name} INTERFACE)
+    target_include_directories(${name} INTERFACE ${PROJECT_SOURCE_DIR})
+    target_link_libraries(${name} INTERFACE ${arg_DEPENDS})
+  endif()
+endfunction()

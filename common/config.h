@@ -1,0 +1,86 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ocm {
+
+// Note [strict config]
+// A run is described by one YAML file. Every key of every section is declared exactly once, in
+// common/config_schema.cpp, with its type, default, allowed range and a one-line doc; that
+// declaration fills the matching field below. Anything the schema does not declare is an error
+// (with a did-you-mean), and every value is type- and range-checked where it is read: in the
+// file, or in a `--set section.key=value` override, which goes through the same checks. The
+// resolved config (defaults, file and overrides merged) is what `ocm config show` prints and
+// what a run directory keeps.
+
+struct RunConfig {
+  std::string name;
+  std::string dir;
+  int64_t seed;
+};
+
+struct DataConfig {};
+
+struct DiffusionConfig {
+  std::string schedule;
+  int64_t num_timesteps;
+};
+
+struct ModelConfig {};
+
+struct PhaseConfig {
+  int64_t steps;
+  int64_t batch_size;
+  double lr;
+};
+
+struct PhasesConfig {
+  PhaseConfig score;
+  PhaseConfig ocm;
+};
+
+struct DistConfig {};
+
+struct CheckpointConfig {};
+
+struct LogConfig {
+  std::string level;
+  int64_t every;
+  bool rank_files;
+};
+
+struct EvalConfig {};
+
+struct Config {
+  RunConfig run;
+  DataConfig data;
+  DiffusionConfig diffusion;
+  ModelConfig model;
+  PhasesConfig phases;
+  DistConfig dist;
+  CheckpointConfig checkpoint;
+  LogConfig log;
+  EvalConfig eval;
+};
+
+// All defaults, as declared in the schema.
+Config default_config();
+
+// Reads and checks a config file, then applies `section.key=value` overrides in order.
+// Throws UserError naming the file, line and key of the first problem.
+Config load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+
+// The same from YAML text; `source` names it in error messages.
+Config parse_config(const std::string& yaml_text, const std::string& source,
+                    const std::vector<std::string>& overrides = {});
+
+// The resolved config as YAML, every key present, each with its doc as a comment.
+// parse_config(to_yaml(c)) reproduces c exactly.
+std::string to_yaml(const Config& config);
+
+// One line per declared key: path, type, default, allowed values, doc.
+std::string describe_config_keys();
+
+}  // namespace ocm

@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+
+namespace ocm::dist {
+
+// Where this process sits among the ranks of the job.
+struct Topology {
+  int rank = 0;
+  int world_size = 1;
+  int local_rank = 0;  // index among the ranks on this node
+  int local_size = 1;
+};
+
+// Note [process bootstrap]
+// MPI is the bootstrap for every multi-process run: it gives ranks, the node-local rank (from a
+// shared-memory split, so it is right under mpirun and srun alike), and later carries the NCCL
+// unique id. A binary built without MPI is a single process. The session is a scoped object in
+// main(): MPI is finalised on every exit path that unwinds.
+class ProcessSession {
+ public:
+  ProcessSession(int* argc, char*** argv);
+  ~ProcessSession();
+  ProcessSession(const ProcessSession&) = delete;
+  ProcessSession& operator=(const ProcessSession&) = delete;
+
+  const Topology& topology() const { return topology_; }
+
+ private:
+  Topology topology_;
+};
+
+// "Open MPI v4.1.4, …" (first line of the library's own version string), or "not built".
+std::string mpi_library_version();
+
+// "2.28.3" from the NCCL headers built against, or "not built".
+std::string nccl_version();
+
+}  // namespace ocm::dist

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs the Debian packages ocm needs (only those missing; apt-get update only then) and builds
+# ocm into build/ (or $OCM_BUILD_DIR). Safe to rerun: a second run installs nothing and rebuilds
+# only what changed. Extra CMake arguments: OCM_CMAKE_ARGS="-DOCM_WITH_NCCL=OFF ...".
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libtorch-dev
+  libopenmpi-dev openmpi-bin
+  libhdf5-dev libyaml-cpp-dev libspdlog-dev libcli11-dev libstb-dev
+  libgtest-dev
+  dataset-fashion-mnist
+)
+
+missing=()
+for package in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$package")
+  fi
+done
+
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  as_root=()
+  if [[ $(id -u) -ne 0 ]]; then
+    if ! command -v sudo >/dev/null; then
+      echo "setup: these packages are missing and installing them needs root: ${missing[*]}" >&2
+      echo "setup: run 'apt-get install ${missing[*]}' as root, then rerun this script." >&2
+      exit 1
+    fi
+    as_root=(sudo)
+  fi
+  "${as_root[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${as_root[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+build_dir=${OCM_BUILD_DIR:-build}
+# shellcheck disable=SC2086  # OCM_CMAKE_ARGS is a list of arguments
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release ${OCM_CMAKE_ARGS:-} >/dev/null
+cmake --build "$build_dir" -j"$(nproc)"
+echo "setup: built $build_dir/apps/ocm"

@@ -1,0 +1,156 @@
+// Drives the built `ocm` binary the way a user does and checks exit codes and messages.
+#include <sys/wait.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace {
+
+struct Outcome {
+  int exit_code;
+  std::string output;  // stdout and stderr together
+};
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    workdir_ = std::filesystem::temp_directory_path() /
+               ("ocm-cli-test-" +
+                std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
+    std::filesystem::remove_all(workdir_);
+    std::filesystem::create_directories(workdir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(workdir_); }
+
+  // Runs `ocm <args>` inside the work directory.
+  Outcome ocm(const std::string& args) const {
+    const std::string command =
+        "cd '" + workdir_.string() + "' && " + std::string(OCM_BINARY) + " " + args + " 2>&1";
+    FILE* pipe = popen(command.c_str(), "r");
+    if (pipe == nullptr)
+      return {-1, "popen failed"};
+    std::string output;
+    std::array<char, 4096> buffer;
+    size_t n = 0;
+    while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+      output.append(buffer.data(), n);
+    const int status = pclose(pipe);
+    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  }
+
+  void write(const std::string& name, const std::string& text) const {
+    std::ofstream(workdir_ / name) << text;
+  }
+
+  // The files in the work directory other than the given inputs.
+  std::vector<std::string> written_besides(const std::vector<std::string>& inputs) const {
+    std::vector<std::string> extra;
+    for (const auto& entry : std::filesystem::recursive_directory_iterator(workdir_)) {
+      const std::string name = entry.path().filename().string();
+      if (std::find(inputs.begin(), inputs.end(), name) == inputs.end())
+        extra.push_back(name);
+    }
+    return extra;
+  }
+
+  std::filesystem::path workdir_;
+};
+
+TEST_F(CliTest, VersionNamesLibTorchAndBackends) {
+  const Outcome out = ocm("--version");
+  EXPECT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_NE(out.output.find("ocm 0."), std::string::npos) << out.output;
+  EXPECT_NE(out.output.find("LibTorch "), std::string::npos) << out.output;
+  for (const char* backend : {"CUDA: ", "NCCL: ", "MPI: "}) {
+    EXPECT_NE(out.output.find(backend), std::string::npos) << backend << "\n" << out.output;
+  }
+}
+
+TEST_F(CliTest, HelpListsCommandsAndUnknownCommandIsAUserError) {
+  const Outcome help = ocm("--help");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("config"), std::string::npos) << help.output;
+  EXPECT_EQ(ocm("config show --help").exit_code, 0);
+  EXPECT_EQ(ocm("frobnicate").exit_code, 2);
+  EXPECT_EQ(ocm("config show").exit_code, 2);  // the file argument is required
+}
+
+TEST_F(CliTest, ShowPrintsTheResolvedConfigWithOverrides) {
+  write("run.yaml", "phases:\n  score:\n    steps: 50\n");
+  const Outcome out =
+      ocm("config show run.yaml --set phases.ocm.steps=7 --set diffusion.schedule=cosine");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_NE(out.output.find("  score:\n    steps: 50"), std::string::npos) << out.output;
+  EXPECT_NE(out.output.find("  ocm:\n    steps: 7"), std::string::npos) << out.output;
+  EXPECT_NE(out.output.find("schedule: \"cosine\""), std::string::npos) << out.output;
+}
+
+struct BadInput {
+  const char* name;
+  const char* file_text;  // nullptr: no file is written
+  const char* arguments;
+  std::vector<const char*> message_parts;
+};
+
+TEST_F(CliTest, EveryBadInputExitsTwoNamingFileAndKeyAndWritesNothing) {
+  const std::vector<BadInput> cases = {
+      {"missing file", nullptr, "config show absent.yaml", {"absent.yaml", "cannot open"}},
+      {"empty file", "", "config show run.yaml", {"run.yaml", "empty"}},
+      {"syntax error",
+       "run:\n  seed: [1,\n",
+       "config show run.yaml",
+       {"run.yaml:", "syntax error"}},
+      {"unknown section",
+       "modle:\n  ch: 1\n",
+       "config show run.yaml",
+       {"run.yaml:1:1", "unknown section `modle`", "`model`"}},
+      {"unknown key",
+       "phases:\n  score:\n    stesp: 3\n",
+       "config show run.yaml",
+       {"run.yaml:3:5", "`stesp`", "Did you mean `steps`"}},
+      {"wrong type",
+       "log:\n  every: often\n",
+       "config show run.yaml",
+       {"run.yaml:2:10", "log.every", "`often`", "integer"}},
+      {"negative steps",
+       "phases:\n  ocm:\n    steps: -3\n",
+       "config show run.yaml",
+       {"run.yaml:3:12", "phases.ocm.steps", "-3", ">= 1"}},
+      {"--set without =",
+       "run:\n  seed: 1\n",
+       "config show run.yaml --set run.seed",
+       {"--set run.seed", "section.key=value"}},
+      {"--set unknown key",
+       "run:\n  seed: 1\n",
+       "config show run.yaml --set run.sede=3",
+       {"--set run.sede=3", "unknown key", "Did you mean `run.seed`"}},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.name);
+    std::vector<std::string> inputs;
+    if (c.file_text != nullptr) {
+      write("run.yaml", c.file_text);
+      inputs.push_back("run.yaml");
+    }
+    const Outcome out = ocm(c.arguments);
+    EXPECT_EQ(out.exit_code, 2) << out.output;
+    for (const char* part : c.message_parts) {
+      EXPECT_NE(out.output.find(part), std::string::npos) << "missing '" << part << "' in:\n"
+                                                          << out.output;
+    }
+    EXPECT_NE(out.output.find("ocm: error: "), std::string::npos) << out.output;
+    // One paragraph, no backtrace or library noise.
+    EXPECT_EQ(out.output.find("terminate called"), std::string::npos) << out.output;
+    EXPECT_EQ(std::count(out.output.begin(), out.output.end(), '\n'), 1) << out.output;
+    EXPECT_TRUE(written_besides(inputs).empty());
+    std::filesystem::remove(workdir_ / "run.yaml");
+  }
+}
+
+}  // namespace
