@@ -1,0 +1,169 @@
+#include "diffusion/covariance.h"
+
+#include <cmath>
+
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "common/text.h"
+
+namespace ocm::diffusion {
+namespace {
+
+class FixedSmall : public CovarianceEstimator {
+ public:
+  Prediction predict(DenoisingModel& model, const torch::Tensor& x_t, int64_t t, int64_t,
+                     SampleRandom&) override {
+    torch::Tensor eps = model.eps(x_t, t);
+    return {eps, torch::zeros({}, eps.options()), {}};
+  }
+};
+
+class FixedLarge : public CovarianceEstimator {
+ public:
+  explicit FixedLarge(const Schedule& schedule) : schedule_(schedule) {}
+  Prediction predict(DenoisingModel& model, const torch::Tensor& x_t, int64_t t, int64_t s,
+                     SampleRandom&) override {
+    torch::Tensor eps = model.eps(x_t, t);
+    const double beta = 1 - schedule_.abar(t) / schedule_.abar(s);
+    return {eps, {}, torch::full({}, beta, eps.options())};
+  }
+
+ private:
+  const Schedule& schedule_;
+};
+
+class Analytic : public CovarianceEstimator {
+ public:
+  Analytic(const Schedule& schedule, const AnalyticTable& table)
+      : schedule_(schedule), table_(table) {}
+  Prediction predict(DenoisingModel& model, const torch::Tensor& x_t, int64_t t, int64_t,
+                     SampleRandom&) override {
+    const auto found = table_.gamma.find(t);
+    if (found == table_.gamma.end()) {
+      throw UserError("analytic covariance table", "has no Gamma for timestep " + std::to_string(t),
+                      "a table computed for this trajectory");
+    }
+    torch::Tensor eps = model.eps(x_t, t);
+    const double a = schedule_.abar(t);
+    const double c = std::clamp((1 - a) / a * (1 - found->second), 0.0, 1.0);
+    return {eps, torch::full({}, c, eps.options()), {}};
+  }
+
+ private:
+  const Schedule& schedule_;
+  const AnalyticTable& table_;
+};
+
+class LearnedHead : public CovarianceEstimator {
+ public:
+  explicit LearnedHead(const Schedule& schedule) : schedule_(schedule) {}
+  Prediction predict(DenoisingModel& model, const torch::Tensor& x_t, int64_t t, int64_t,
+                     SampleRandom&) override {
+    auto [eps, h] = model.eps_and_h(x_t, t);
+    return {eps, posterior_variance_from_h(h, schedule_.abar(t)), {}};
+  }
+
+ private:
+  const Schedule& schedule_;
+};
+
+// The OCM estimator without training: M Rademacher probes through the network at sampling time.
+class MonteCarloHessian : public CovarianceEstimator {
+ public:
+  MonteCarloHessian(const Schedule& schedule, int64_t probes)
+      : schedule_(schedule), probes_(probes) {}
+  Prediction predict(DenoisingModel& model, const torch::Tensor& x_t, int64_t t, int64_t,
+                     SampleRandom& random) override {
+    torch::AutoGradMode enable_grad(true);
+    const torch::Tensor x = x_t.detach().requires_grad_(true);
+    const torch::Tensor eps = model.eps(x, t);
+    const double a = schedule_.abar(t);
+    torch::Tensor h = torch::zeros_like(x);
+    for (int64_t m = 0; m < probes_; ++m) {
+      const torch::Tensor v = random.rademacher(x.sizes().slice(1), x.options());
+      const torch::Tensor jtv =
+          torch::autograd::grad({(eps * v).sum()}, {x}, {}, /*retain_graph=*/m + 1 < probes_)[0];
+      // h = (1 - abar) diag(Hess) = -sqrt(1 - abar) diag(d eps / dx), estimated as v * (J^T v).
+      h += -std::sqrt(1 - a) * v * jtv;
+    }
+    h /= static_cast<double>(probes_);
+    return {eps.detach(), posterior_variance_from_h(h.detach(), a), {}};
+  }
+
+ private:
+  const Schedule& schedule_;
+  int64_t probes_;
+};
+
+}  // namespace
+
+const std::vector<std::string>& estimator_names() {
+  static const std::vector<std::string> names = {"fixed-small", "fixed-large", "analytic", "ocm",
+                                                 "ocm-mc"};
+  return names;
+}
+
+torch::Tensor posterior_variance_from_h(const torch::Tensor& h, double abar_t) {
+  return ((1 - abar_t) / abar_t * (1 + h)).clamp(0, 1);
+}
+
+std::unique_ptr<CovarianceEstimator> make_estimator(const std::string& name,
+                                                    const Schedule& schedule,
+                                                    const EstimatorOptions& options) {
+  if (name == "fixed-small")
+    return std::make_unique<FixedSmall>();
+  if (name == "fixed-large")
+    return std::make_unique<FixedLarge>(schedule);
+  if (name == "ocm")
+    return std::make_unique<LearnedHead>(schedule);
+  if (name == "ocm-mc") {
+    if (options.probes < 1) {
+      throw UserError("ocm-mc probes", "is " + std::to_string(options.probes), "at least 1");
+    }
+    return std::make_unique<MonteCarloHessian>(schedule, options.probes);
+  }
+  if (name == "analytic") {
+    if (options.table == nullptr) {
+      throw UserError("--cov analytic", "no Gamma table was given", "a table from the run's data");
+    }
+    return std::make_unique<Analytic>(schedule, *options.table);
+  }
+  const std::string guess = closest_match(name, estimator_names());
+  throw UserError("--cov " + name, "unknown covariance estimator",
+                  join_alternatives(estimator_names()),
+                  guess.empty() ? "" : "Did you mean `" + guess + "`?");
+}
+
+AnalyticTable estimate_analytic_table(DenoisingModel& model, const Schedule& schedule,
+                                      const std::vector<int64_t>& times,
+                                      const std::function<torch::Tensor(int64_t)>& data,
+                                      int64_t batches, uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  std::map<int64_t, double> sums;
+  int64_t count = 0;
+  int64_t next_index = 0;
+  for (int64_t b = 0; b < batches; ++b) {
+    const torch::Tensor x0 = data(b);
+    const int64_t batch = x0.size(0);
+    std::vector<int64_t> indices(batch);
+    for (auto& index : indices)
+      index = next_index++;
+    SampleRandom random(seed, RandomPurpose::kStatistics, indices);
+    for (const int64_t t : times) {
+      if (t == 0)
+        continue;
+      const double a = schedule.abar(t);
+      const torch::Tensor noise = random.normal(x0.sizes().slice(1), x0.options());
+      const torch::Tensor eps = model.eps(std::sqrt(a) * x0 + std::sqrt(1 - a) * noise, t);
+      sums[t] += eps.to(torch::kFloat64).square().sum().item<double>();
+    }
+    count += x0.numel();
+  }
+  AnalyticTable table;
+  for (const auto& [t, sum] : sums)
+    table.gamma[t] = sum / static_cast<double>(count);
+  return table;
+}
+
+}  // namespace ocm::diffusion

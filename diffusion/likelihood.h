@@ -1,0 +1,46 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "diffusion/covariance.h"
+#include "diffusion/model.h"
+#include "diffusion/schedule.h"
+
+namespace ocm::diffusion {
+
+struct LikelihoodOptions {
+  int64_t steps = 10;
+  std::string trajectory = "linear";
+  // discretized: 256-bin Gaussian over [-1, 1] (uint8 images). gaussian: a continuous density,
+  // for vector data, where bits/dim is a differential entropy bound.
+  std::string decoder = "discretized";
+};
+
+// Note [K-step likelihood]
+// The negative ELBO of shared/OCM.md section 7 on the K-step DDPM-type chain, per sample:
+// prior KL + one Gaussian KL per step t -> s with s >= 1 + the decoder at x_{t_1}, each term
+// with its own fresh x_t ~ q(x_t | x0) drawn from the sample's generator. x0_hat is not clipped
+// and sigma is not clipped inside the bound (it is a bound for the model as a density); c_t is
+// still clamped to [0, 1]. The decoder's variance is fixed to beta_tilde of the step 2 -> 1 of
+// the N-step chain, (1 - abar_1) / (1 - abar_2) * (1 - abar_2 / abar_1), whatever the estimator,
+// so estimators differ only in their KL terms.
+//
+// Returns bits per dimension [B] (float64) for x0 [B, ...] with global sample indices.
+torch::Tensor negative_elbo_bpd(DenoisingModel& model, CovarianceEstimator& estimator,
+                                const Schedule& schedule, const LikelihoodOptions& options,
+                                const torch::Tensor& x0, uint64_t seed,
+                                const std::vector<int64_t>& indices);
+
+// The decoder's fixed variance (see the note above).
+double decoder_variance(const Schedule& schedule);
+
+// -log p(x0 | mean, variance) per element for the 256-bin discretised Gaussian, x0 on the grid
+// {-1, -1 + 2/255, ..., 1}; the outer bins extend to infinity.
+torch::Tensor discretized_gaussian_nll(const torch::Tensor& x0, const torch::Tensor& mean,
+                                       const torch::Tensor& variance);
+
+}  // namespace ocm::diffusion
