@@ -77,7 +77,10 @@ std::pair<torch::Tensor, torch::Tensor> GaussianMixture::eps_and_h(const torch::
 TrunkOutput GaussianMixture::forward(const torch::Tensor& x, const torch::Tensor& t) {
   const torch::Tensor a = abar_at(t);
   const torch::Tensor eps = -(1 - a).sqrt().unsqueeze(1) * score(x, a);
-  return {eps.to(x.dtype()), x, timestep_embedding(t, kTimeEmbeddingDim).to(x.dtype())};
+  // A smooth code of the noise level: there is no learned embedding to absorb a sinusoidal one.
+  const torch::Tensor time_code =
+      torch::stack({a.sqrt(), (1 - a).sqrt(), 0.1 * torch::log(a / (1 - a))}, 1);
+  return {eps.to(x.dtype()), x, time_code.to(x.dtype())};
 }
 
 torch::Tensor GaussianMixture::optimal_h(const torch::Tensor& x, const torch::Tensor& t) const {

@@ -13,7 +13,8 @@ namespace ocm::diffusion {
 // Data from a mixture of diagonal Gaussians, sum_k w_k N(mu_k, diag(s_k^2)), with every quantity
 // of the diffused marginal p_n in closed form: score, Hessian diagonal, eps and the OCM head's
 // target h* = (1 - abar) diag(Hess log p_n). It acts as a perfectly trained network: as a
-// DenoisingModel (eps and h*) and as a Trunk (eps, features = x, a sinusoidal time embedding),
+// DenoisingModel (eps and h*) and as a Trunk (eps, features = x, and as time embedding
+// sqrt(abar), sqrt(1 - abar) and log(abar / (1 - abar)) / 10),
 // so heads can be trained on the exact score. Computes in float64, returns the input's dtype.
 class GaussianMixture : public DenoisingModel, public Trunk {
  public:
@@ -38,7 +39,7 @@ class GaussianMixture : public DenoisingModel, public Trunk {
   // h* at per-sample timesteps t [B].
   torch::Tensor optimal_h(const torch::Tensor& x, const torch::Tensor& t) const;
 
-  static constexpr int64_t kTimeEmbeddingDim = 32;
+  static constexpr int64_t kTimeEmbeddingDim = 3;
 
  private:
   struct Posterior {

@@ -4,18 +4,20 @@
 #include <initializer_list>
 #include <vector>
 
-#include <ATen/core/Generator.h>
+#include <array>
+
 #include <torch/types.h>
 
 namespace ocm::diffusion {
 
 // Note [per-sample randomness]
 // Every random draw that belongs to one sample (its starting noise, each step's noise, its
-// timestep, each probe) comes from that sample's own generator, seeded from the run seed, a
+// timestep, each probe) comes from that sample's own stream, seeded from the run seed, a
 // purpose, and the sample's global index (plus the step, in training). The draws of sample i
 // are therefore the same whatever the batch size, the number of ranks, or which rank made it.
-// Draws happen on the CPU in float32 and are then moved, so they are also the same on any
-// device.
+// The streams are our own (xoshiro256** seeded through splitmix64, Box-Muller normals computed
+// in double on the CPU, then cast and moved), so they are also the same on any device and any
+// LibTorch version, and cost nanoseconds per number rather than a tensor call per sample.
 
 // A well-mixed 64-bit seed from a list of integers (splitmix64 chained over them).
 uint64_t derive_seed(std::initializer_list<uint64_t> parts);
@@ -33,7 +35,7 @@ class SampleRandom {
   SampleRandom(uint64_t seed, RandomPurpose purpose, const std::vector<int64_t>& indices,
                uint64_t extra = 0);
 
-  int64_t batch_size() const { return static_cast<int64_t>(generators_.size()); }
+  int64_t batch_size() const { return static_cast<int64_t>(streams_.size()); }
 
   // [B, sample_shape...] standard normal draws.
   torch::Tensor normal(at::IntArrayRef sample_shape, const torch::TensorOptions& options);
@@ -45,7 +47,15 @@ class SampleRandom {
   torch::Tensor uniform(at::IntArrayRef sample_shape, const torch::TensorOptions& options);
 
  private:
-  std::vector<at::Generator> generators_;
+  struct Stream {
+    std::array<uint64_t, 4> state;
+    uint64_t next();
+    double uniform();  // [0, 1) with 53 random bits
+  };
+  template <class Fill>
+  torch::Tensor draw(at::IntArrayRef sample_shape, const torch::TensorOptions& options, Fill fill);
+
+  std::vector<Stream> streams_;
 };
 
 }  // namespace ocm::diffusion

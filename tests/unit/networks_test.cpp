@@ -1,0 +1,130 @@
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "diffusion/gaussian_mixture.h"
+#include "diffusion/networks.h"
+#include "diffusion/objectives.h"
+
+namespace ocm::diffusion {
+namespace {
+
+const auto kDouble = torch::TensorOptions().dtype(torch::kFloat64);
+
+TEST(UNet, PublishedCifar10ConfigurationHas35_7MParameters) {
+  const auto network = make_unet(UNetOptions{});  // ch 128, mult 1,2,2,2, 2 blocks, attn 16
+  // Ho et al. (2020) report 35.7M for this configuration.
+  EXPECT_EQ(count_parameters(*network), 35746307);
+}
+
+TEST(UNet, OutputShapesFor28And32AndZeroOutputAtInit) {
+  torch::manual_seed(0);
+  for (const auto& [resolution, channels, mult] :
+       std::vector<std::tuple<int64_t, int64_t, std::vector<int64_t>>>{{28, 1, {1, 2, 2}},
+                                                                       {32, 3, {1, 2, 2, 2}}}) {
+    UNetOptions options;
+    options.in_channels = channels;
+    options.resolution = resolution;
+    options.ch = 32;
+    options.ch_mult = mult;
+    options.num_res_blocks = 1;
+    options.attn_resolutions = {resolution / 2};
+    auto trunk = as_trunk(make_unet(options));
+    const torch::Tensor x = torch::randn({2, channels, resolution, resolution});
+    const TrunkOutput out = trunk->forward(x, torch::tensor({1, 999}));
+    EXPECT_EQ(out.eps.sizes(), x.sizes());
+    EXPECT_EQ(out.features.sizes(), (std::vector<int64_t>{2, 32, resolution, resolution}));
+    EXPECT_EQ(out.eps.abs().max().item<float>(), 0.0f);
+    for (const std::string kind : {"simple", "complex"}) {
+      auto head = make_head({kind, 32, 128, channels});
+      const torch::Tensor h = head->forward(out.features, out.time_embedding);
+      EXPECT_EQ(h.sizes(), x.sizes());
+      EXPECT_EQ(h.abs().max().item<float>(), 0.0f);
+    }
+  }
+}
+
+TEST(UNet, RejectsImageSizesTheLevelsDoNotDivide) {
+  UNetOptions options;
+  options.resolution = 28;  // four levels need a multiple of 8
+  EXPECT_THROW(make_unet(options), UserError);
+  options.ch_mult = {};
+  EXPECT_THROW(make_unet(options), UserError);
+}
+
+// Central differences in float64 against autograd, on a tiny UNet with every weight random.
+TEST(UNet, GradientsMatchFiniteDifferences) {
+  torch::manual_seed(1);
+  UNetOptions options;
+  options.in_channels = 2;
+  options.resolution = 8;
+  options.ch = 8;
+  options.ch_mult = {1, 2};
+  options.num_res_blocks = 1;
+  options.attn_resolutions = {4};
+  options.dropout = 0;
+  auto network = make_unet(options);
+  network->to(torch::kFloat64);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : network->parameters())
+      p.normal_(0, 0.3);
+  }
+  auto trunk = as_trunk(network);
+  const torch::Tensor x = torch::randn({2, 2, 8, 8}, kDouble).requires_grad_(true);
+  const torch::Tensor t = torch::tensor({3, 700});
+  auto loss = [&](const torch::Tensor& input) {
+    return trunk->forward(input, t).eps.square().sum();
+  };
+  network->zero_grad();
+  loss(x).backward();
+  const double step = 1e-6;
+  int checked = 0;
+  for (auto& item : network->named_parameters()) {
+    if (checked++ % 5 != 0)
+      continue;  // a spread of layers keeps the test fast
+    const std::string& name = item.key();
+    torch::Tensor& p = item.value();
+    torch::NoGradGuard no_grad;
+    auto flat = p.view(-1);
+    const int64_t i = flat.numel() / 2;
+    const double saved = flat[i].item<double>();
+    flat[i] = saved + step;
+    const double up = loss(x).item<double>();
+    flat[i] = saved - step;
+    const double down = loss(x).item<double>();
+    flat[i] = saved;
+    const double numeric = (up - down) / (2 * step);
+    const double analytic = p.grad().view(-1)[i].item<double>();
+    EXPECT_NEAR(analytic, numeric, 1e-5 * std::max(1.0, std::abs(numeric))) << name;
+  }
+}
+
+TEST(OcmLoss, OnlyTheHeadReceivesGradients) {
+  torch::manual_seed(2);
+  auto network = make_mlp({3, 32, 2});
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : network->parameters())
+      p.normal_(0, 0.3);
+  }
+  auto trunk = as_trunk(network);
+  auto head = make_head({"mlp", 32, 32, 3, 32});
+  const Schedule schedule("linear", 1000);
+  const torch::Tensor x0 = torch::randn({16, 3});
+  const torch::Tensor t = torch::randint(1, 1001, {16});
+  const torch::Tensor noise = torch::randn({16, 3});
+  const torch::Tensor probes = torch::randint(0, 2, {2, 16, 3}).to(torch::kFloat32) * 2 - 1;
+  ocm_loss(*trunk, *head, schedule, x0, t, noise, probes).backward();
+  for (const auto& p : network->parameters())
+    EXPECT_FALSE(p.grad().defined());
+  double head_gradient = 0;
+  for (const auto& p : head->parameters()) {
+    ASSERT_TRUE(p.grad().defined());
+    head_gradient += p.grad().abs().sum().item<double>();
+  }
+  EXPECT_GT(head_gradient, 0);
+}
+
+}  // namespace
+}  // namespace ocm::diffusion
