@@ -64,8 +64,8 @@ Range between(double min, double max) {
 Range above_up_to(double min, double max) {
   return Range{min, max, true, false};
 }
-Range unbounded() {
-  return Range{};
+Range at_least_below(double min, double max) {
+  return Range{min, max, false, true};
 }
 
 const KeySpec* Schema::find_key(const std::string& path) const {
@@ -145,6 +145,22 @@ int64_t parse_integer(const YAML::Node& node, const std::string& key, const std:
   return value;
 }
 
+std::vector<int64_t> parse_integers(const YAML::Node& node, const Range& element_range,
+                                    const std::string& key, const std::string& where) {
+  if (!node.IsSequence()) {
+    throw UserError(where, "key `" + key + "` holds " + describe_node(node),
+                    "a list of integers such as [1, 2, 2]");
+  }
+  std::vector<int64_t> values;
+  for (const auto& element : node) {
+    const int64_t value = parse_integer(element, key, where);
+    check_range(static_cast<double>(value), element_range, std::to_string(value), "every element",
+                key, where);
+    values.push_back(value);
+  }
+  return values;
+}
+
 double parse_number(const YAML::Node& node, const std::string& key, const std::string& where) {
   const std::string& text = plain_scalar(node, "a number", key, where);
   char* stop = nullptr;
@@ -194,6 +210,13 @@ std::string format_number(double value) {
   if (text.find_first_of(".en") == std::string::npos)
     text += ".0";
   return text;
+}
+
+std::string format_integers(const std::vector<int64_t>& values) {
+  std::string out = "[";
+  for (size_t i = 0; i < values.size(); ++i)
+    out += (i > 0 ? ", " : "") + std::to_string(values[i]);
+  return out + "]";
 }
 
 std::string format_text(const std::string& value) {

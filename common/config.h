@@ -28,7 +28,17 @@ struct DiffusionConfig {
   int64_t num_timesteps;
 };
 
-struct ModelConfig {};
+struct ModelConfig {
+  std::string kind;
+  int64_t ch;
+  std::vector<int64_t> ch_mult;
+  int64_t num_res_blocks;
+  std::vector<int64_t> attn_resolutions;
+  double dropout;
+  std::string head;
+  int64_t width;
+  int64_t depth;
+};
 
 struct PhaseConfig {
   int64_t steps;
@@ -36,9 +46,13 @@ struct PhaseConfig {
   double lr;
 };
 
+struct OcmPhaseConfig : PhaseConfig {
+  int64_t probes;
+};
+
 struct PhasesConfig {
   PhaseConfig score;
-  PhaseConfig ocm;
+  OcmPhaseConfig ocm;
 };
 
 struct DistConfig {};

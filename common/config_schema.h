@@ -28,9 +28,9 @@ struct Range {
 
 Range at_least(double min);
 Range above(double min);
-Range between(double min, double max);      // closed
-Range above_up_to(double min, double max);  // (min, max]
-Range unbounded();
+Range between(double min, double max);         // closed
+Range above_up_to(double min, double max);     // (min, max]
+Range at_least_below(double min, double max);  // [min, max)
 
 struct KeySpec {
   std::string section;  // dotted section path, e.g. "phases.score"
@@ -67,7 +67,15 @@ std::string parse_text(const YAML::Node& node, const std::string& key, const std
 void check_range(double value, const Range& range, const std::string& shown,
                  const std::string& type, const std::string& key, const std::string& where);
 
+std::vector<int64_t> parse_integers(const YAML::Node& node, const Range& element_range,
+                                    const std::string& key, const std::string& where);
+
+std::vector<int64_t> parse_integers(const YAML::Node& node, const Range& element_range,
+                                    const std::string& key, const std::string& where);
+
 std::string format_number(double value);
+std::string format_integers(const std::vector<int64_t>& values);
+std::string format_integers(const std::vector<int64_t>& values);
 std::string format_text(const std::string& value);
 
 // Declares the keys of one section, each bound to a field of the section's struct.
@@ -137,6 +145,19 @@ class SectionDecl {
   SectionDecl& choice(const std::string& name, std::string Section::*field,
                       const std::string& fallback, const std::vector<std::string>& options,
                       const std::string& doc);
+
+  SectionDecl& integers(const std::string& name, std::vector<int64_t> Section::*field,
+                        const std::vector<int64_t>& fallback, const Range& element_range,
+                        const std::string& doc) {
+    auto access = access_;
+    const std::string allowed = element_range.describe();
+    return add(
+        name, "list of integers" + suffix(allowed), doc, format_integers(fallback),
+        [=](Config& c, const YAML::Node& node, const std::string& where, const std::string& key) {
+          access(c).*field = parse_integers(node, element_range, key, where);
+        },
+        [=](const Config& c) { return format_integers(access(const_cast<Config&>(c)).*field); });
+  }
 
  private:
   using Assign =

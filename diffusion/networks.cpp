@@ -357,6 +357,60 @@ std::shared_ptr<Head> make_head(const HeadOptions& options) {
   throw UserError("model.head", "is `" + options.kind + "`", "simple, complex (UNet) or mlp (MLP)");
 }
 
+namespace {
+
+void check_sample_rank(const ModelConfig& model, at::IntArrayRef sample_shape) {
+  const size_t rank = model.kind == "unet" ? 3 : 1;
+  if (sample_shape.size() != rank || (rank == 3 && sample_shape[1] != sample_shape[2])) {
+    std::string shape;
+    for (const int64_t d : sample_shape)
+      shape += (shape.empty() ? "" : "x") + std::to_string(d);
+    throw UserError("model.kind", "`" + model.kind + "` cannot take samples of shape " + shape,
+                    model.kind == "unet" ? "square images [C, H, W]" : "vectors [D]",
+                    "Use model.kind: unet for images and mlp for vector data.");
+  }
+}
+
+}  // namespace
+
+std::shared_ptr<torch::nn::Module> make_network(const ModelConfig& model,
+                                                at::IntArrayRef sample_shape) {
+  check_sample_rank(model, sample_shape);
+  if (model.kind == "mlp")
+    return make_mlp({sample_shape[0], model.width, model.depth});
+  UNetOptions options;
+  options.in_channels = sample_shape[0];
+  options.resolution = sample_shape[1];
+  options.ch = model.ch;
+  options.ch_mult = model.ch_mult;
+  options.num_res_blocks = model.num_res_blocks;
+  options.attn_resolutions = model.attn_resolutions;
+  options.dropout = model.dropout;
+  return make_unet(options);
+}
+
+std::shared_ptr<Head> make_head(const ModelConfig& model, at::IntArrayRef sample_shape) {
+  check_sample_rank(model, sample_shape);
+  const bool fits = model.kind == "mlp" ? model.head == "mlp" : model.head != "mlp";
+  if (!fits) {
+    throw UserError("model.head", "`" + model.head + "` does not fit a " + model.kind + " network",
+                    model.kind == "mlp" ? "mlp" : "simple or complex");
+  }
+  HeadOptions options;
+  options.kind = model.head;
+  options.out_channels = sample_shape[0];
+  if (model.kind == "mlp") {
+    options.feature_channels = model.width;
+    options.time_embedding_dim = model.width;
+    options.width = model.width;
+  } else {
+    options.feature_channels = model.ch * model.ch_mult.front();
+    options.time_embedding_dim = 4 * model.ch;
+    options.dropout = model.dropout;
+  }
+  return make_head(options);
+}
+
 int64_t count_parameters(const torch::nn::Module& module) {
   int64_t total = 0;
   for (const auto& p : module.parameters())

@@ -7,6 +7,7 @@
 
 #include <torch/nn/module.h>
 
+#include "common/config.h"
 #include "diffusion/model.h"
 
 namespace ocm::diffusion {
@@ -53,6 +54,12 @@ struct HeadOptions {
   double dropout = 0.0;  // complex only
 };
 std::shared_ptr<Head> make_head(const HeadOptions& options);
+
+// The trunk network and the OCM head that `model` describes, for samples of shape [C, H, W]
+// (unet) or [D] (mlp). Throws UserError when the config and the data do not fit together.
+std::shared_ptr<torch::nn::Module> make_network(const ModelConfig& model,
+                                                at::IntArrayRef sample_shape);
+std::shared_ptr<Head> make_head(const ModelConfig& model, at::IntArrayRef sample_shape);
 
 int64_t count_parameters(const torch::nn::Module& module);
 

@@ -89,6 +89,18 @@ TEST(Config, OutOfRangeNamesKeyValueAndRange) {
   EXPECT_NE(huge.find("64 bits"), std::string::npos) << huge;
 }
 
+TEST(Config, IntegerListsAreCheckedElementByElement) {
+  const Config config =
+      parse_config("model:\n  ch_mult: [1, 2, 2]\n  attn_resolutions: []\n", "run.yaml");
+  EXPECT_EQ(config.model.ch_mult, (std::vector<int64_t>{1, 2, 2}));
+  EXPECT_TRUE(config.model.attn_resolutions.empty());
+  EXPECT_NE(error_of("model:\n  ch_mult: 2\n").find("a list of integers"), std::string::npos);
+  EXPECT_NE(error_of("model:\n  ch_mult: [1, two]\n").find("`two`"), std::string::npos);
+  const std::string range = error_of("model:\n  ch_mult: [1, 0]\n");
+  EXPECT_NE(range.find("model.ch_mult"), std::string::npos) << range;
+  EXPECT_NE(range.find("every element >= 1"), std::string::npos) << range;
+}
+
 TEST(Config, ChoiceListsOptionsAndGuesses) {
   const std::string message = error_of("diffusion:\n  schedule: cosin\n");
   EXPECT_NE(message.find("linear or cosine"), std::string::npos) << message;
