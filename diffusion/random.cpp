@@ -66,7 +66,7 @@ torch::Tensor SampleRandom::draw(at::IntArrayRef sample_shape, const torch::Tens
   double* data = out.data_ptr<double>();
   for (size_t i = 0; i < streams_.size(); ++i)
     fill(streams_[i], data + i * per_sample, per_sample);
-  return out.to(options);
+  return out.to(options.device(), torch::typeMetaToScalarType(options.dtype()));
 }
 
 torch::Tensor SampleRandom::normal(at::IntArrayRef sample_shape,
