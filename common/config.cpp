@@ -119,8 +119,8 @@ std::string describe_node(const YAML::Node& node) {
 }
 
 // A plain (unquoted) scalar, or a UserError that says what was found instead.
-const std::string& plain_scalar(const YAML::Node& node, const std::string& type,
-                                const std::string& key, const std::string& where) {
+std::string plain_scalar(const YAML::Node& node, const std::string& type, const std::string& key,
+                         const std::string& where) {
   if (!node.IsScalar() || node.Tag() == "!") {
     throw UserError(where, "key `" + key + "` holds " + describe_node(node), type);
   }
@@ -130,7 +130,7 @@ const std::string& plain_scalar(const YAML::Node& node, const std::string& type,
 }  // namespace
 
 int64_t parse_integer(const YAML::Node& node, const std::string& key, const std::string& where) {
-  const std::string& text = plain_scalar(node, "an integer", key, where);
+  const std::string text = plain_scalar(node, "an integer", key, where);
   const char* begin = text.data() + (text.size() > 1 && text[0] == '+' ? 1 : 0);
   const char* end = text.data() + text.size();
   int64_t value = 0;
@@ -162,7 +162,7 @@ std::vector<int64_t> parse_integers(const YAML::Node& node, const Range& element
 }
 
 double parse_number(const YAML::Node& node, const std::string& key, const std::string& where) {
-  const std::string& text = plain_scalar(node, "a number", key, where);
+  const std::string text = plain_scalar(node, "a number", key, where);
   char* stop = nullptr;
   const double value = std::strtod(text.c_str(), &stop);
   if (text.empty() || stop != text.c_str() + text.size() || !std::isfinite(value)) {
@@ -172,7 +172,7 @@ double parse_number(const YAML::Node& node, const std::string& key, const std::s
 }
 
 bool parse_boolean(const YAML::Node& node, const std::string& key, const std::string& where) {
-  const std::string& text = plain_scalar(node, "true or false", key, where);
+  const std::string text = plain_scalar(node, "true or false", key, where);
   if (text == "true" || text == "True" || text == "TRUE")
     return true;
   if (text == "false" || text == "False" || text == "FALSE")
