@@ -96,11 +96,13 @@ TEST(Samplers, ExactCovarianceReproducesTheDataStdAndFixedSmallCollapses) {
   GaussianMixture model = diagonal_gaussian({0.1, -0.2, 0.0}, stds);
   const int64_t n = 4000;
   const double tolerance = 5 / std::sqrt(2.0 * n);  // relative standard error of a sample std, x5
-  for (const std::string kind : {"ddpm", "ddim"}) {
+  for (const auto& [kind, eta] :
+       std::vector<std::pair<std::string, double>>{{"ddpm", 0.0}, {"ddim", 0.0}, {"ddim", 1.0}}) {
     for (const int64_t steps : {2, 5, 10}) {
-      SCOPED_TRACE(kind + " K=" + std::to_string(steps));
+      SCOPED_TRACE(kind + " eta=" + std::to_string(eta) + " K=" + std::to_string(steps));
       SamplerOptions options;
       options.kind = kind;
+      options.eta = eta;
       options.steps = steps;
       options.clip_x0 = false;  // vector data: no image range, no 8-bit clip
       options.sigma_clip = 0;
@@ -275,6 +277,45 @@ TEST(Likelihood, GaussianDataBoundMatchesTheClosedFormAndExactCovarianceIsTighte
   }
   EXPECT_LT(bound["ocm"], bound["fixed-small"]);
   EXPECT_LT(bound["ocm"], bound["fixed-large"]);
+}
+
+TEST(Likelihood, ImageBoundIsFiniteAndPerSample) {
+  torch::manual_seed(3);
+  UNetOptions options;
+  options.in_channels = 1;
+  options.resolution = 8;
+  options.ch = 8;
+  options.ch_mult = {1, 2};
+  options.num_res_blocks = 1;
+  options.attn_resolutions = {};
+  options.dropout = 0;
+  auto network = make_unet(options);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : network->parameters())
+      p.normal_(0, 0.05);
+  }
+  NetworkDenoiser model(as_trunk(network), nullptr);
+  const Schedule schedule("cosine", 1000);
+  const torch::Tensor images = torch::randint(0, 256, {4, 1, 8, 8}).to(torch::kFloat32) / 127.5 - 1;
+  LikelihoodOptions likelihood;
+  likelihood.steps = 5;
+  for (const std::string cov : {"fixed-small", "fixed-large"}) {
+    auto estimator = make_estimator(cov, schedule);
+    const torch::Tensor all =
+        negative_elbo_bpd(model, *estimator, schedule, likelihood, images, 1, range(0, 4));
+    const torch::Tensor split =
+        torch::cat({negative_elbo_bpd(model, *estimator, schedule, likelihood,
+                                      images.slice(0, 0, 1), 1, range(0, 1)),
+                    negative_elbo_bpd(model, *estimator, schedule, likelihood,
+                                      images.slice(0, 1, 4), 1, range(1, 4))});
+    EXPECT_TRUE(torch::isfinite(all).all().item<bool>()) << cov;
+    EXPECT_TRUE((all > 0).all().item<bool>()) << all;
+    EXPECT_TRUE(torch::allclose(all, split, 1e-9, 1e-9)) << all << split;
+  }
+  auto ocm = make_estimator("ocm", schedule);
+  EXPECT_THROW(negative_elbo_bpd(model, *ocm, schedule, likelihood, images, 1, range(0, 4)),
+               UserError);
 }
 
 TEST(Likelihood, DiscretizedDecoderIsANormalisedDistributionOverTheBins) {
