@@ -6,8 +6,8 @@
 #include <numeric>
 #include <sstream>
 
-#include <CLI/CLI.hpp>
 #include <torch/torch.h>
+#include <CLI/CLI.hpp>
 
 #include "common/config.h"
 #include "common/error.h"
@@ -28,20 +28,24 @@ std::vector<int64_t> range(int64_t begin, int64_t end) {
 }
 
 void synchronize(const torch::Device& device) {
-  if (device.is_cuda()) torch::cuda::synchronize();
+  if (device.is_cuda())
+    torch::cuda::synchronize();
 }
 
 // Median wall time in milliseconds of `body` over `iterations` runs after `warmup` runs.
 template <class Body>
 double median_ms(const torch::Device& device, int warmup, int iterations, Body body) {
-  for (int i = 0; i < warmup; ++i) body(i);
+  for (int i = 0; i < warmup; ++i)
+    body(i);
   synchronize(device);
   std::vector<double> times;
   for (int i = 0; i < iterations; ++i) {
     const auto start = std::chrono::steady_clock::now();
     body(warmup + i);
     synchronize(device);
-    times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+    times.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+            .count());
   }
   std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
   return times[times.size() / 2];
@@ -50,7 +54,8 @@ double median_ms(const torch::Device& device, int warmup, int iterations, Body b
 std::string shape_json(const std::vector<int64_t>& shape) {
   std::ostringstream out;
   out << "[";
-  for (size_t i = 0; i < shape.size(); ++i) out << (i ? "," : "") << shape[i];
+  for (size_t i = 0; i < shape.size(); ++i)
+    out << (i ? "," : "") << shape[i];
   return out.str() + "]";
 }
 
@@ -79,16 +84,18 @@ int run(int argc, char** argv) {
   head->to(device);
   auto trunk = as_trunk(network);
   const auto options = torch::TensorOptions().device(device);
-  const std::string common = "\"device\":\"" + device.str() + "\",\"batch\":" + std::to_string(batch) +
-                             ",\"shape\":" + shape_json(shape) + ",\"threads\":" +
-                             std::to_string(torch::get_num_threads()) + ",\"parameters\":" +
-                             std::to_string(count_parameters(*network));
+  const std::string common = "\"device\":\"" + device.str() +
+                             "\",\"batch\":" + std::to_string(batch) +
+                             ",\"shape\":" + shape_json(shape) +
+                             ",\"threads\":" + std::to_string(torch::get_num_threads()) +
+                             ",\"parameters\":" + std::to_string(count_parameters(*network));
 
   auto inputs = [&](int step) {
     SampleRandom random(0, RandomPurpose::kTraining, range(0, batch), static_cast<uint64_t>(step));
     return std::make_tuple(random.normal(shape, options).clamp(-1, 1),
                            random.integers(1, schedule.num_timesteps() + 1).to(device),
-                           random.normal(shape, options), random.rademacher(shape, options).unsqueeze(0));
+                           random.normal(shape, options),
+                           random.rademacher(shape, options).unsqueeze(0));
   };
   network->train();
   torch::optim::Adam score_optimizer(network->parameters(), torch::optim::AdamOptions(2e-4));
@@ -98,7 +105,8 @@ int run(int argc, char** argv) {
     eps_matching_loss(*trunk, schedule, x0, t, noise).backward();
     score_optimizer.step();
   });
-  for (auto& p : network->parameters()) p.requires_grad_(false);
+  for (auto& p : network->parameters())
+    p.requires_grad_(false);
   network->eval();
   torch::optim::Adam head_optimizer(head->parameters(), torch::optim::AdamOptions(1e-4));
   const double ocm_ms = median_ms(device, 2, iterations, [&](int step) {
@@ -107,12 +115,14 @@ int run(int argc, char** argv) {
     ocm_loss(*trunk, *head, schedule, x0, t, noise, probes).backward();
     head_optimizer.step();
   });
-  std::cout << "{\"bench\":\"train_step\",\"phase\":\"score\"," << common << ",\"median_ms\":" << score_ms
-            << ",\"samples_per_s\":" << 1000.0 * batch / score_ms << "}\n";
-  std::cout << "{\"bench\":\"train_step\",\"phase\":\"ocm\"," << common << ",\"median_ms\":" << ocm_ms
-            << ",\"samples_per_s\":" << 1000.0 * batch / ocm_ms << "}\n";
-  std::cout << "{\"bench\":\"train_step_ratio\"," << common << ",\"ocm_over_score\":" << ocm_ms / score_ms
-            << ",\"target\":1.3}\n";
+  std::cout << "{\"bench\":\"train_step\",\"phase\":\"score\"," << common
+            << ",\"median_ms\":" << score_ms << ",\"samples_per_s\":" << 1000.0 * batch / score_ms
+            << "}\n";
+  std::cout << "{\"bench\":\"train_step\",\"phase\":\"ocm\"," << common
+            << ",\"median_ms\":" << ocm_ms << ",\"samples_per_s\":" << 1000.0 * batch / ocm_ms
+            << "}\n";
+  std::cout << "{\"bench\":\"train_step_ratio\"," << common
+            << ",\"ocm_over_score\":" << ocm_ms / score_ms << ",\"target\":1.3}\n";
 
   NetworkDenoiser denoiser(trunk, head);
   SamplerOptions sampler;
@@ -125,7 +135,8 @@ int run(int argc, char** argv) {
     });
     per_step[cov] = ms / static_cast<double>(sampling_steps);
     std::cout << "{\"bench\":\"sampling_step\",\"cov\":\"" << cov << "\"," << common
-              << ",\"steps\":" << sampling_steps << ",\"median_ms_per_step\":" << per_step[cov] << "}\n";
+              << ",\"steps\":" << sampling_steps << ",\"median_ms_per_step\":" << per_step[cov]
+              << "}\n";
   }
   std::cout << "{\"bench\":\"sampling_step_ratio\"," << common
             << ",\"ocm_over_fixed\":" << per_step["ocm"] / per_step["fixed-small"]

@@ -1,12 +1,11 @@
 #pragma once
 
 #include <cstdint>
-#include <initializer_list>
 #include <vector>
 
-#include <array>
-
 #include <torch/types.h>
+
+#include "common/seeding.h"
 
 namespace ocm::diffusion {
 
@@ -15,23 +14,13 @@ namespace ocm::diffusion {
 // timestep, each probe) comes from that sample's own stream, seeded from the run seed, a
 // purpose, and the sample's global index (plus the step, in training). The draws of sample i
 // are therefore the same whatever the batch size, the number of ranks, or which rank made it.
-// The streams are our own (xoshiro256** seeded through splitmix64, Box-Muller normals computed
-// in double on the CPU, then cast and moved), so they are also the same on any device and any
-// LibTorch version, and cost nanoseconds per number rather than a tensor call per sample.
-
-// A well-mixed 64-bit seed from a list of integers (splitmix64 chained over them).
-uint64_t derive_seed(std::initializer_list<uint64_t> parts);
-
-enum class RandomPurpose : uint64_t {
-  kSampling = 1,
-  kTraining = 2,
-  kLikelihood = 3,
-  kStatistics = 4
-};
+// The streams are our own (RandomStream; Box-Muller normals computed in double on the CPU, then
+// cast and moved), so they are also the same on any device and any LibTorch version, and cost
+// nanoseconds per number rather than a tensor call per sample.
 
 class SampleRandom {
  public:
-  // One generator per sample index, seeded with derive_seed({seed, purpose, extra..., index}).
+  // One stream per sample index, seeded with derive_seed({purpose, seed, extra, index}).
   SampleRandom(uint64_t seed, RandomPurpose purpose, const std::vector<int64_t>& indices,
                uint64_t extra = 0);
 
@@ -47,15 +36,10 @@ class SampleRandom {
   torch::Tensor uniform(at::IntArrayRef sample_shape, const torch::TensorOptions& options);
 
  private:
-  struct Stream {
-    std::array<uint64_t, 4> state;
-    uint64_t next();
-    double uniform();  // [0, 1) with 53 random bits
-  };
   template <class Fill>
   torch::Tensor draw(at::IntArrayRef sample_shape, const torch::TensorOptions& options, Fill fill);
 
-  std::vector<Stream> streams_;
+  std::vector<RandomStream> streams_;
 };
 
 }  // namespace ocm::diffusion

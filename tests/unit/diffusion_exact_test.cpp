@@ -311,7 +311,8 @@ TEST(Likelihood, ImageBoundIsFiniteAndPerSample) {
                                       images.slice(0, 1, 4), 1, range(1, 4))});
     EXPECT_TRUE(torch::isfinite(all).all().item<bool>()) << cov;
     EXPECT_TRUE((all > 0).all().item<bool>()) << all;
-    EXPECT_TRUE(torch::allclose(all, split, 1e-9, 1e-9)) << all << split;
+    // Same noise per sample; only float32 convolution rounding may differ with the batch size.
+    EXPECT_TRUE(torch::allclose(all, split, 1e-5, 0)) << all << split;
   }
   auto ocm = make_estimator("ocm", schedule);
   EXPECT_THROW(negative_elbo_bpd(model, *ocm, schedule, likelihood, images, 1, range(0, 4)),
