@@ -1,0 +1,83 @@
+// `ocm data prepare KIND --source S --out DIR`, `ocm data verify DIR`, `ocm data info DIR`.
+#include <iostream>
+#include <memory>
+
+#include "apps/command.h"
+#include "common/error.h"
+#include "data/converters.h"
+#include "data/dataset.h"
+
+namespace ocm::app {
+namespace {
+
+struct DataOptions {
+  std::string kind;
+  std::string source;
+  std::string out;
+  int64_t shard_bytes = data::kDefaultShardBytes;
+  std::string dir;
+};
+
+void print_info(const data::Manifest& m, const std::string& dir) {
+  std::cout << dir << ": " << m.kind << " (" << m.dtype << ", element shape";
+  for (const int64_t d : m.element_shape)
+    std::cout << " " << d;
+  std::cout << ")"
+            << (m.has_labels ? ", " + std::to_string(m.num_classes) + " classes" : ", unlabelled")
+            << "\nsource: " << m.source << "\n";
+  for (const auto& [name, split] : m.splits) {
+    std::cout << "  " << name << ": " << split.count << " elements in " << split.shards.size()
+              << " shard" << (split.shards.size() == 1 ? "" : "s") << "\n";
+  }
+}
+
+CommandRunner configure(CLI::App& command) {
+  command.require_subcommand(1);
+  auto options = std::make_shared<DataOptions>();
+  CLI::App* prepare =
+      command.add_subcommand("prepare", "Convert a source dataset into ocm's sharded HDF5 format");
+  prepare->add_option("kind", options->kind, "fashion-mnist or mnist")
+      ->required()
+      ->check(CLI::IsMember({"fashion-mnist", "mnist"}));
+  prepare->add_option(
+      "--source", options->source,
+      "Source directory (fashion-mnist default: /usr/share/datasets/fashion-mnist)");
+  prepare->add_option("--out", options->out, "New dataset directory")->required();
+  prepare
+      ->add_option("--shard-size", options->shard_bytes, "Bytes of data per shard (default 1 GiB)")
+      ->check(CLI::PositiveNumber);
+  CLI::App* verify =
+      command.add_subcommand("verify", "Check every shard's checksum, shape and labels");
+  verify->add_option("dir", options->dir, "Dataset directory")->required();
+  CLI::App* info = command.add_subcommand("info", "Describe a dataset");
+  info->add_option("dir", options->dir, "Dataset directory")->required();
+
+  return [options, prepare, verify, info]() {
+    if (prepare->parsed()) {
+      std::string source = options->source;
+      if (source.empty()) {
+        if (options->kind != "fashion-mnist") {
+          throw UserError("ocm data prepare " + options->kind, "no --source given",
+                          "the directory of the IDX files");
+        }
+        source = "/usr/share/datasets/fashion-mnist";
+      }
+      data::convert_idx(options->kind, source, options->out, options->shard_bytes);
+      print_info(data::Dataset(options->out).manifest(), options->out);
+    }
+    if (verify->parsed()) {
+      const int64_t checked = data::verify_dataset(options->dir);
+      std::cout << options->dir << ": OK, " << checked
+                << " elements in shards with matching sha256\n";
+    }
+    if (info->parsed())
+      print_info(data::Dataset(options->dir).manifest(), options->dir);
+    return 0;
+  };
+}
+
+const CommandRegistration registration{
+    {"data", "Prepare, verify and describe datasets", configure}};
+
+}  // namespace
+}  // namespace ocm::app

@@ -1,0 +1,79 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "data/hdf5.h"
+#include "data/manifest.h"
+
+namespace ocm::data {
+
+// Writes a dataset (Note [dataset format]) into a temporary sibling directory and renames it
+// to its final name only in commit(), so an interrupted conversion never leaves anything that
+// looks like a dataset. Elements arrive split by split, in order; each split's shards roll over
+// at `shard_bytes`.
+class DatasetWriter {
+ public:
+  // `header` gives kind, element_shape, dtype, has_labels, num_classes and source.
+  // Throws UserError when out_dir exists or its parent is not writable.
+  DatasetWriter(std::string out_dir, Manifest header, int64_t shard_bytes);
+  ~DatasetWriter();  // discards the temporary directory unless committed
+  DatasetWriter(const DatasetWriter&) = delete;
+  DatasetWriter& operator=(const DatasetWriter&) = delete;
+
+  // n elements of element_bytes() each, and n labels when the dataset has labels.
+  void append(const std::string& split, const void* elements, const int64_t* labels, int64_t n);
+  void commit();
+
+  // Elements per HDF5 chunk: about 16 KiB of data, at least one element (docs/dataset-format.md).
+  static int64_t chunk_elements(int64_t element_bytes);
+
+ private:
+  struct OpenShard;
+  void close_shard(const std::string& split);
+
+  std::string out_dir_;
+  std::string temp_dir_;
+  Manifest manifest_;
+  int64_t shard_capacity_;
+  int next_shard_ = 0;
+  bool committed_ = false;
+  std::map<std::string, std::unique_ptr<OpenShard>> open_;
+};
+
+// A dataset opened for reading. Shards are opened on first use and kept open; reads from
+// several threads are safe (HDF5 is built thread-safe; our shard table has its own lock).
+class Dataset {
+ public:
+  explicit Dataset(std::string dir);  // reads and validates the manifest
+  ~Dataset();
+
+  const Manifest& manifest() const { return manifest_; }
+  const std::string& dir() const { return dir_; }
+  int64_t size(const std::string& split) const { return manifest_.split(split, dir_).count; }
+
+  // Copies the elements at `indices` of `split` into `out` (element_bytes() each, in order) and,
+  // when `labels` is given and the dataset has labels, their labels.
+  void read(const std::string& split, const std::vector<int64_t>& indices, void* out,
+            int64_t* labels) const;
+
+ private:
+  struct Shard;
+  const Shard& shard(const std::string& split, size_t position) const;
+
+  std::string dir_;
+  Manifest manifest_;
+  mutable std::mutex mutex_;
+  mutable std::map<std::string, std::unique_ptr<Shard>> shards_;
+};
+
+// What `ocm data verify` checks: every shard exists, hashes to its manifest sha256, and holds
+// datasets of the declared shape, type and length; labels lie in [0, num_classes). Throws
+// UserError naming the first bad shard. Returns the number of elements checked.
+int64_t verify_dataset(const std::string& dir);
+
+}  // namespace ocm::data

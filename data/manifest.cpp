@@ -1,0 +1,220 @@
+#include "data/manifest.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+
+namespace ocm::data {
+namespace {
+
+using nlohmann::json;
+
+constexpr int64_t kMaxManifestBytes = 64 << 20;
+constexpr int64_t kMaxDimension = 1 << 16;
+constexpr int64_t kMaxElementBytes = int64_t{1} << 28;
+constexpr int64_t kMaxElements = int64_t{1} << 40;
+constexpr size_t kMaxShards = 1 << 20;
+
+// Reads typed fields of one JSON object, naming "<file>: <path>" in every error.
+class Fields {
+ public:
+  Fields(const json& object, std::string file, std::string path)
+      : object_(object), file_(std::move(file)), path_(std::move(path)) {
+    if (!object_.is_object())
+      fail(path_, "is not an object", "a JSON object");
+  }
+
+  const json& get(const std::string& key) const {
+    const auto found = object_.find(key);
+    if (found == object_.end())
+      fail(at(key), "is missing", "the field to be present");
+    return *found;
+  }
+
+  int64_t integer(const std::string& key, int64_t min, int64_t max) const {
+    const json& value = get(key);
+    if (!value.is_number_integer())
+      fail(at(key), "is " + value.dump(), "an integer");
+    const auto number = value.get<int64_t>();
+    if (number < min || number > max) {
+      fail(at(key), "is " + std::to_string(number),
+           "an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    return number;
+  }
+
+  std::string text(const std::string& key, const std::regex& pattern,
+                   const std::string& expected) const {
+    const json& value = get(key);
+    if (!value.is_string() || !std::regex_match(value.get<std::string>(), pattern)) {
+      fail(at(key), "is " + value.dump().substr(0, 80), expected);
+    }
+    return value.get<std::string>();
+  }
+
+  std::string at(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+
+  [[noreturn]] void fail(const std::string& field, const std::string& what,
+                         const std::string& expected) const {
+    throw UserError(file_ + ": " + field, what, expected,
+                    "The dataset directory is damaged or was not written by `ocm data prepare`.");
+  }
+
+ private:
+  const json& object_;
+  std::string file_;
+  std::string path_;
+};
+
+}  // namespace
+
+int64_t Manifest::element_bytes() const {
+  int64_t bytes = dtype == "uint8" ? 1 : 4;
+  for (const int64_t d : element_shape)
+    bytes *= d;
+  return bytes;
+}
+
+const SplitEntry& Manifest::split(const std::string& name, const std::string& dataset_dir) const {
+  const auto found = splits.find(name);
+  if (found == splits.end()) {
+    std::string known;
+    for (const auto& [split_name, entry] : splits)
+      known += (known.empty() ? "" : ", ") + split_name;
+    throw UserError(dataset_dir, "has no split `" + name + "`", "one of: " + known);
+  }
+  return found->second;
+}
+
+Manifest read_manifest(const std::string& dataset_dir) {
+  const std::string file = (std::filesystem::path(dataset_dir) / "manifest.json").string();
+  std::error_code error;
+  const auto size = std::filesystem::file_size(file, error);
+  if (error) {
+    throw UserError(file, "cannot be read (" + error.message() + ")",
+                    "a dataset directory made by `ocm data prepare`");
+  }
+  if (static_cast<int64_t>(size) > kMaxManifestBytes) {
+    throw UserError(file, "is " + std::to_string(size) + " bytes", "at most 64 MiB");
+  }
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  json root;
+  try {
+    root = json::parse(text.str());
+  } catch (const json::parse_error& e) {
+    throw UserError(file, "is not valid JSON (at byte " + std::to_string(e.byte) + ")",
+                    "the manifest written by `ocm data prepare`");
+  }
+  const Fields top(root, file, "");
+  Manifest m;
+  m.format_version = static_cast<int>(top.integer("format_version", 1, 1 << 20));
+  if (m.format_version != kFormatVersion) {
+    top.fail("format_version", "is " + std::to_string(m.format_version),
+             "version " + std::to_string(kFormatVersion) + " (a newer ocm wrote this dataset?)");
+  }
+  m.kind = top.text("kind", std::regex("images|arrays"), "\"images\" or \"arrays\"");
+  m.dtype = top.text("dtype", std::regex(m.kind == "images" ? "uint8" : "float32"),
+                     m.kind == "images" ? "\"uint8\" for images" : "\"float32\" for arrays");
+  const json& shape = top.get("element_shape");
+  if (!shape.is_array() || shape.empty() || shape.size() > 4 ||
+      (m.kind == "images" && shape.size() != 3)) {
+    top.fail("element_shape", "is " + shape.dump().substr(0, 80),
+             m.kind == "images" ? "[H, W, C]" : "a list of 1 to 4 sizes");
+  }
+  int64_t bytes = m.kind == "images" ? 1 : 4;
+  for (const json& d : shape) {
+    if (!d.is_number_integer() || d.get<int64_t>() < 1 || d.get<int64_t>() > kMaxDimension) {
+      top.fail("element_shape", "has the size " + d.dump(), "sizes in [1, 65536]");
+    }
+    m.element_shape.push_back(d.get<int64_t>());
+    bytes *= d.get<int64_t>();
+    if (bytes > kMaxElementBytes)
+      top.fail("element_shape", "describes elements over 256 MiB", "smaller elements");
+  }
+  if (!top.get("has_labels").is_boolean())
+    top.fail("has_labels", "is not true or false", "a boolean");
+  m.has_labels = top.get("has_labels").get<bool>();
+  m.num_classes = top.integer("num_classes", 0, 1 << 24);
+  if (root.contains("source") && root["source"].is_string())
+    m.source = root["source"].get<std::string>();
+
+  const Fields splits(top.get("splits"), file, "splits");
+  if (top.get("splits").empty())
+    top.fail("splits", "is empty", "at least one split");
+  const std::regex split_name("[a-z0-9_]{1,32}");
+  const std::regex shard_name("shard-[0-9]{5,9}\\.h5");
+  const std::regex hex("[0-9a-f]{64}");
+  for (const auto& [name, value] : top.get("splits").items()) {
+    if (!std::regex_match(name, split_name))
+      top.fail("splits." + name, "is not a split name", "[a-z0-9_]+");
+    const Fields split(value, file, "splits." + name);
+    SplitEntry entry;
+    entry.count = split.integer("count", 0, kMaxElements);
+    const json& shards = split.get("shards");
+    if (!shards.is_array() || shards.size() > kMaxShards) {
+      split.fail(split.at("shards"), "is not a list of at most 2^20 shards", "a list of shards");
+    }
+    int64_t next = 0;
+    for (size_t i = 0; i < shards.size(); ++i) {
+      const Fields shard(shards[i], file, split.at("shards") + "[" + std::to_string(i) + "]");
+      ShardEntry s;
+      s.file = shard.text("file", shard_name, "a name like shard-00000.h5");
+      s.begin = shard.integer("begin", next, next);
+      s.end = shard.integer("end", next + 1, entry.count);
+      s.sha256 = shard.text("sha256", hex, "64 lowercase hex digits");
+      next = s.end;
+      entry.shards.push_back(std::move(s));
+    }
+    if (next != entry.count) {
+      split.fail(
+          split.at("count"),
+          "is " + std::to_string(entry.count) + " but the shards hold " + std::to_string(next),
+          "the shards to cover the split");
+    }
+    m.splits[name] = std::move(entry);
+  }
+  return m;
+}
+
+void write_manifest(const Manifest& m, const std::string& dir) {
+  json root;
+  root["format_version"] = m.format_version;
+  root["kind"] = m.kind;
+  root["dtype"] = m.dtype;
+  root["element_shape"] = m.element_shape;
+  root["has_labels"] = m.has_labels;
+  root["num_classes"] = m.num_classes;
+  root["source"] = m.source;
+  json splits = json::object();
+  for (const auto& [name, split] : m.splits) {
+    json shards = json::array();
+    for (const auto& s : split.shards) {
+      shards.push_back(
+          {{"file", s.file}, {"begin", s.begin}, {"end", s.end}, {"sha256", s.sha256}});
+    }
+    splits[name] = {{"count", split.count}, {"shards", shards}};
+  }
+  root["splits"] = splits;
+  const std::string path = (std::filesystem::path(dir) / "manifest.json").string();
+  const std::string text = root.dump(2) + "\n";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
+      ::fsync(fd) != 0) {
+    if (fd >= 0)
+      ::close(fd);
+    throw UserError(path, "could not be written", "a writable output directory");
+  }
+  ::close(fd);
+}
+
+}  // namespace ocm::data

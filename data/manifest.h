@@ -1,0 +1,52 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace ocm::data {
+
+// Note [dataset format]
+// A dataset is a directory: manifest.json plus shard-NNNNN.h5 files (docs/dataset-format.md).
+// Each shard holds a contiguous range of one split's elements: `images` (uint8 [n, H, W, C]) or
+// `arrays` (float32 [n, ...]), and optionally `labels` (int64 [n]). The manifest lists, per
+// split, its shards with their element ranges and sha256, so a reader can find element i
+// without opening every shard, and `ocm data verify` can prove the bytes are the ones written.
+constexpr int kFormatVersion = 1;
+
+struct ShardEntry {
+  std::string file;   // "shard-00012.h5", always inside the dataset directory
+  int64_t begin = 0;  // first element of the split held by this shard
+  int64_t end = 0;    // one past the last
+  std::string sha256;
+};
+
+struct SplitEntry {
+  int64_t count = 0;
+  std::vector<ShardEntry> shards;
+};
+
+struct Manifest {
+  int format_version = kFormatVersion;
+  std::string kind;                    // "images" or "arrays"
+  std::vector<int64_t> element_shape;  // [H, W, C] for images, [...] for arrays
+  std::string dtype;                   // "uint8" for images, "float32" for arrays
+  bool has_labels = false;
+  int64_t num_classes = 0;  // 0 when unlabelled
+  std::string source;       // what it was converted from, for the record
+  std::map<std::string, SplitEntry> splits;
+
+  int64_t element_bytes() const;
+  const SplitEntry& split(const std::string& name, const std::string& dataset_dir) const;
+};
+
+// Parses and validates manifest.json of `dataset_dir`. Everything is bounded and cross-checked
+// (sizes, shapes, ranges, file names) before anything is allocated from it; a problem throws
+// UserError naming the file and the field.
+Manifest read_manifest(const std::string& dataset_dir);
+
+// Writes manifest.json into `dir`, fsynced.
+void write_manifest(const Manifest& manifest, const std::string& dir);
+
+}  // namespace ocm::data

@@ -1,0 +1,10 @@
+#pragma once
+
+#include <string>
+
+namespace ocm::data {
+
+// Lowercase hex SHA-256 of a file's bytes. Throws UserError when it cannot be read.
+std::string sha256_file(const std::string& path);
+
+}  // namespace ocm::data

@@ -1,0 +1,315 @@
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <numeric>
+#include <set>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "data/converters.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "data/sampler.h"
+
+namespace ocm::data {
+namespace {
+
+namespace fs = std::filesystem;
+
+const char* kFashionMnist = "/usr/share/datasets/fashion-mnist";
+
+class TempDir {
+ public:
+  TempDir()
+      : path_(fs::temp_directory_path() /
+              ("ocm-data-test-" + std::to_string(::getpid()) + "-" +
+               ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() { fs::remove_all(path_); }
+  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::string message_of(const std::function<void()>& body) {
+  try {
+    body();
+  } catch (const UserError& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no UserError";
+  return "";
+}
+
+// The whole decompressed content of a gzip file, read independently of the converter.
+std::vector<uint8_t> gunzip(const std::string& path) {
+  gzFile file = gzopen(path.c_str(), "rb");
+  std::vector<uint8_t> out;
+  uint8_t buffer[65536];
+  int n = 0;
+  while ((n = gzread(file, buffer, sizeof buffer)) > 0)
+    out.insert(out.end(), buffer, buffer + n);
+  gzclose(file);
+  return out;
+}
+
+void write_gzip(const std::string& path, const std::vector<uint8_t>& bytes) {
+  gzFile file = gzopen(path.c_str(), "wb");
+  gzwrite(file, bytes.data(), static_cast<unsigned>(bytes.size()));
+  gzclose(file);
+}
+
+std::vector<uint8_t> idx(uint8_t rank, const std::vector<uint32_t>& dims,
+                         const std::vector<uint8_t>& data) {
+  std::vector<uint8_t> out = {0, 0, 8, rank};
+  for (const uint32_t d : dims) {
+    for (int shift : {24, 16, 8, 0})
+      out.push_back(static_cast<uint8_t>(d >> shift));
+  }
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+// A tiny MNIST-style source: n_train and n_test images of 4x3 pixels.
+void write_idx_source(const std::string& dir, int n_train, int n_test) {
+  fs::create_directories(dir);
+  for (const auto& [prefix, n] :
+       {std::pair<std::string, int>{"train", n_train}, {"t10k", n_test}}) {
+    std::vector<uint8_t> pixels(static_cast<size_t>(n) * 12), labels(n);
+    std::iota(pixels.begin(), pixels.end(), static_cast<uint8_t>(prefix.size()));
+    for (int i = 0; i < n; ++i)
+      labels[i] = static_cast<uint8_t>(i % 10);
+    write_gzip(dir + "/" + prefix + "-images-idx3-ubyte.gz",
+               idx(3, {static_cast<uint32_t>(n), 4, 3}, pixels));
+    write_gzip(dir + "/" + prefix + "-labels-idx1-ubyte.gz",
+               idx(1, {static_cast<uint32_t>(n)}, labels));
+  }
+}
+
+TEST(FashionMnist, ShardsHoldTheIdxBytesExactly) {
+  if (!fs::exists(kFashionMnist))
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed (launch/setup.sh installs it)";
+  TempDir tmp;
+  const std::string out = tmp / "fashion";
+  convert_idx("fashion-mnist", kFashionMnist, out, 8 << 20);  // several shards per split
+  ASSERT_EQ(verify_dataset(out), 70000);
+  const Dataset dataset(out);
+  EXPECT_GT(dataset.manifest().split("train", out).shards.size(), 1u);
+  for (const auto& [split, prefix] :
+       {std::pair<std::string, std::string>{"train", "train"}, {"test", "t10k"}}) {
+    const std::vector<uint8_t> images =
+        gunzip(std::string(kFashionMnist) + "/" + prefix + "-images-idx3-ubyte.gz");
+    const std::vector<uint8_t> labels =
+        gunzip(std::string(kFashionMnist) + "/" + prefix + "-labels-idx1-ubyte.gz");
+    const int64_t n = dataset.size(split);
+    ASSERT_EQ(static_cast<size_t>(n * 784 + 16), images.size());
+    std::vector<int64_t> all(n);
+    std::iota(all.begin(), all.end(), 0);
+    std::vector<uint8_t> read(n * 784);
+    std::vector<int64_t> read_labels(n);
+    dataset.read(split, all, read.data(), read_labels.data());
+    EXPECT_TRUE(std::equal(read.begin(), read.end(), images.begin() + 16)) << split;
+    for (int64_t i = 0; i < n; ++i)
+      ASSERT_EQ(read_labels[i], labels[8 + i]) << split << " " << i;
+  }
+}
+
+TEST(IdxConverter, BadSourcesFailNamingTheFileAndLeaveNothing) {
+  TempDir tmp;
+  const std::string out = tmp / "out";
+  auto expect_failure = [&](const std::string& source, const std::string& part) {
+    const std::string message = message_of([&] { convert_idx("mnist", source, out, 1 << 20); });
+    EXPECT_NE(message.find(part), std::string::npos) << message;
+    EXPECT_FALSE(fs::exists(out));
+    for (const auto& entry : fs::directory_iterator(tmp.path())) {
+      EXPECT_EQ(entry.path().string().find(".partial-"), std::string::npos) << entry.path();
+    }
+  };
+  write_idx_source(tmp / "good", 5, 3);
+  convert_idx("mnist", tmp / "good", out, 1 << 20);
+  EXPECT_EQ(verify_dataset(out), 8);
+  const std::string exists = message_of([&] { convert_idx("mnist", tmp / "good", out, 1 << 20); });
+  EXPECT_NE(exists.find("already exists"), std::string::npos) << exists;
+  fs::remove_all(out);
+
+  write_idx_source(tmp / "magic", 5, 3);
+  write_gzip(tmp / "magic/train-images-idx3-ubyte.gz", idx(1, {5}, std::vector<uint8_t>(5)));
+  expect_failure(tmp / "magic", "train-images-idx3-ubyte.gz");
+
+  write_idx_source(tmp / "count", 5, 3);
+  write_gzip(tmp / "count/t10k-labels-idx1-ubyte.gz", idx(1, {2}, {1, 2}));
+  expect_failure(tmp / "count", "t10k-labels-idx1-ubyte.gz: has 2 labels");
+
+  write_idx_source(tmp / "short", 5, 3);
+  std::vector<uint8_t> header_only = idx(3, {5, 4, 3}, std::vector<uint8_t>(10));
+  write_gzip(tmp / "short/train-images-idx3-ubyte.gz", header_only);
+  expect_failure(tmp / "short", "ends early");
+
+  write_idx_source(tmp / "truncated", 5, 3);
+  const std::string gz = tmp / "truncated/t10k-images-idx3-ubyte.gz";
+  fs::resize_file(gz, fs::file_size(gz) / 2);
+  expect_failure(tmp / "truncated", "t10k-images-idx3-ubyte.gz");
+
+  expect_failure(tmp / "absent", "absent");
+}
+
+TEST(Dataset, FlippedByteMissingShardAndBadManifestsAreCaught) {
+  TempDir tmp;
+  write_idx_source(tmp / "src", 40, 10);
+  const std::string out = tmp / "ds";
+  convert_idx("mnist", tmp / "src", out, 12 * 16);  // 16 images per shard
+  const Manifest manifest = read_manifest(out);
+  ASSERT_EQ(manifest.split("train", out).shards.size(), 3u);
+  const std::string victim = out + "/" + manifest.split("train", out).shards[1].file;
+  {
+    std::fstream file(victim, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(static_cast<std::streamoff>(fs::file_size(victim) / 2));
+    char byte = 0;
+    file.read(&byte, 1);
+    byte = static_cast<char>(byte ^ 0x01);
+    file.seekp(static_cast<std::streamoff>(fs::file_size(victim) / 2));
+    file.write(&byte, 1);
+  }
+  const std::string flipped = message_of([&] { verify_dataset(out); });
+  EXPECT_NE(flipped.find(victim), std::string::npos) << flipped;
+  EXPECT_NE(flipped.find("sha256"), std::string::npos) << flipped;
+  fs::remove(victim);
+  EXPECT_NE(message_of([&] { verify_dataset(out); }).find("is missing"), std::string::npos);
+
+  std::string text;
+  {
+    std::ifstream in(out + "/manifest.json");
+    text.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  auto with_manifest = [&](const std::string& from, const std::string& to) {
+    std::string changed = text;
+    const size_t at = changed.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    changed.replace(at, from.size(), to);
+    std::ofstream(out + "/manifest.json") << changed;
+    return message_of([&] { read_manifest(out); });
+  };
+  EXPECT_NE(
+      with_manifest("\"count\": 40", "\"count\": 1000000000000000").find("splits.train.count"),
+      std::string::npos);
+  EXPECT_NE(with_manifest("    4,\n", "    -4,\n").find("element_shape"), std::string::npos);
+  EXPECT_NE(
+      with_manifest("\"file\": \"shard-00000.h5\"", "\"file\": \"../../etc/passwd\"").find("file"),
+      std::string::npos);
+  EXPECT_NE(with_manifest("\"format_version\": 1", "\"format_version\": 7").find("format_version"),
+            std::string::npos);
+  EXPECT_NE(with_manifest("{", "[").find("manifest.json"), std::string::npos);
+}
+
+TEST(DatasetWriter, UncommittedWriterLeavesNothing) {
+  TempDir tmp;
+  Manifest header;
+  header.kind = "arrays";
+  header.dtype = "float32";
+  header.element_shape = {2};
+  {
+    DatasetWriter writer(tmp / "arrays", header, 1 << 20);
+    const float values[] = {1, 2, 3, 4};
+    writer.append("train", values, nullptr, 2);
+  }  // destroyed without commit, as when a conversion throws
+  EXPECT_TRUE(fs::is_empty(tmp.path()));
+}
+
+TEST(Sampler, RankSlicesUnionToTheSingleRankBatchAcrossEpochs) {
+  const GlobalBatchSampler sampler(10, 4, 7);  // 10 elements: steps 2 and 4 straddle epochs
+  for (int64_t step = 0; step < 8; ++step) {
+    std::vector<int64_t> single;
+    for (const int64_t p : sampler.positions(step, 0, 1))
+      single.push_back(sampler.index_at(p));
+    for (const int world : {2, 4}) {
+      std::vector<int64_t> joined;
+      for (int rank = 0; rank < world; ++rank) {
+        for (const int64_t p : sampler.positions(step, rank, world))
+          joined.push_back(sampler.index_at(p));
+      }
+      EXPECT_EQ(joined, single) << "step " << step << " world " << world;
+    }
+  }
+  for (int64_t epoch = 0; epoch < 3; ++epoch) {
+    std::set<int64_t> seen;
+    for (int64_t p = epoch * 10; p < (epoch + 1) * 10; ++p)
+      seen.insert(sampler.index_at(p));
+    EXPECT_EQ(seen.size(), 10u) << "epoch " << epoch << " is not a permutation";
+  }
+  std::vector<int64_t> first, second;
+  for (int64_t p = 0; p < 10; ++p)
+    first.push_back(sampler.index_at(p));
+  for (int64_t p = 10; p < 20; ++p)
+    second.push_back(sampler.index_at(p));
+  EXPECT_NE(first, second);
+  EXPECT_THROW(sampler.positions(0, 0, 3), UserError);
+}
+
+TEST(Loader, BatchesAreDeterministicWorldSizeInvariantAndResumable) {
+  TempDir tmp;
+  write_idx_source(tmp / "src", 37, 5);
+  convert_idx("mnist", tmp / "src", tmp / "ds", 12 * 8);
+  const Dataset dataset(tmp / "ds");
+  const GlobalBatchSampler sampler(dataset.size("train"), 8, 3);
+  auto run = [&](int rank, int world, int64_t start, int steps, int threads) {
+    LoaderOptions options;
+    options.rank = rank;
+    options.world = world;
+    options.start_step = start;
+    options.threads = threads;
+    options.horizontal_flip = true;
+    options.seed = 11;
+    Loader loader(dataset, sampler, options);
+    std::vector<Batch> batches;
+    for (int i = 0; i < steps; ++i)
+      batches.push_back(loader.next());
+    return batches;
+  };
+  const auto single = run(0, 1, 0, 10, 3);
+  const auto again = run(0, 1, 0, 10, 1);
+  const auto resumed = run(0, 1, 6, 4, 2);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(single[i].step, i);
+    EXPECT_TRUE(torch::equal(single[i].data, again[i].data)) << i;
+    EXPECT_EQ(single[i].data.sizes(), (std::vector<int64_t>{8, 1, 4, 3}));
+    EXPECT_LE(single[i].data.max().item<float>(), 1.0f);
+    EXPECT_GE(single[i].data.min().item<float>(), -1.0f);
+    if (i >= 6)
+      EXPECT_TRUE(torch::equal(single[i].data, resumed[i - 6].data)) << i;
+  }
+  const auto rank0 = run(0, 2, 0, 10, 2);
+  const auto rank1 = run(1, 2, 0, 10, 2);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_TRUE(torch::equal(torch::cat({rank0[i].data, rank1[i].data}), single[i].data)) << i;
+    EXPECT_TRUE(torch::equal(torch::cat({rank0[i].labels, rank1[i].labels}), single[i].labels))
+        << i;
+  }
+  // Some samples are flipped and some not: a flip is visible against the stored bytes.
+  int flipped = 0;
+  for (int i = 0; i < 10; ++i) {
+    for (int64_t j = 0; j < 8; ++j) {
+      const int64_t index = sampler.index_at(single[i].positions[j]);
+      std::vector<uint8_t> raw(12);
+      dataset.read("train", {index}, raw.data(), nullptr);
+      const torch::Tensor stored =
+          torch::from_blob(raw.data(), {4, 3}, torch::kUInt8).to(torch::kFloat32) / 127.5 - 1;
+      const torch::Tensor loaded = single[i].data[j][0];
+      if (!torch::equal(loaded, stored)) {
+        EXPECT_TRUE(torch::equal(loaded, stored.flip({1})));
+        ++flipped;
+      }
+    }
+  }
+  EXPECT_GT(flipped, 10);
+  EXPECT_LT(flipped, 70);
+}
+
+}  // namespace
+}  // namespace ocm::data
