@@ -14,7 +14,7 @@ struct DataOptions {
   std::string kind;
   std::string source;
   std::string out;
-  int64_t shard_bytes = data::kDefaultShardBytes;
+  data::ShardLayout layout;
   std::string dir;
 };
 
@@ -44,7 +44,8 @@ CommandRunner configure(CLI::App& command) {
       "Source directory (fashion-mnist default: /usr/share/datasets/fashion-mnist)");
   prepare->add_option("--out", options->out, "New dataset directory")->required();
   prepare
-      ->add_option("--shard-size", options->shard_bytes, "Bytes of data per shard (default 1 GiB)")
+      ->add_option("--shard-size", options->layout.shard_bytes,
+                   "Bytes of data per shard (default 1 GiB)")
       ->check(CLI::PositiveNumber);
   CLI::App* verify =
       command.add_subcommand("verify", "Check every shard's checksum, shape and labels");
@@ -62,7 +63,7 @@ CommandRunner configure(CLI::App& command) {
         }
         source = "/usr/share/datasets/fashion-mnist";
       }
-      data::convert_idx(options->kind, source, options->out, options->shard_bytes);
+      data::convert_idx(options->kind, source, options->out, options->layout);
       print_info(data::Dataset(options->out).manifest(), options->out);
     }
     if (verify->parsed()) {

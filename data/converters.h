@@ -3,15 +3,15 @@
 #include <cstdint>
 #include <string>
 
-namespace ocm::data {
+#include "data/dataset.h"
 
-constexpr int64_t kDefaultShardBytes = int64_t{1} << 30;
+namespace ocm::data {
 
 // MNIST-format IDX files (train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz and the t10k-
 // pair) from `source_dir` into an images dataset [n, H, W, 1] with train and test splits.
 // `name` ("fashion-mnist" or "mnist") is recorded as the source. Throws UserError naming the
 // file on a wrong magic, truncated data or mismatched counts; nothing is left at out_dir then.
 void convert_idx(const std::string& name, const std::string& source_dir, const std::string& out_dir,
-                 int64_t shard_bytes);
+                 const ShardLayout& layout);
 
 }  // namespace ocm::data

@@ -75,20 +75,23 @@ struct DatasetWriter::OpenShard {
   Hid file_id, elements, labels;
 };
 
-int64_t DatasetWriter::chunk_elements(int64_t element_bytes) {
-  return std::max<int64_t>(1, (16 << 10) / element_bytes);
-}
-
-DatasetWriter::DatasetWriter(std::string out_dir, Manifest header, int64_t shard_bytes)
-    : out_dir_(std::move(out_dir)), manifest_(std::move(header)) {
+DatasetWriter::DatasetWriter(std::string out_dir, Manifest header, const ShardLayout& layout)
+    : out_dir_(std::move(out_dir)), manifest_(std::move(header)), layout_(layout) {
   silence_hdf5_errors();
   if (fs::exists(out_dir_)) {
     throw UserError(out_dir_, "already exists", "a new output directory",
                     "Remove it or choose another --out; nothing was written.");
   }
-  if (shard_bytes < 1)
-    throw UserError("--shard-size", "is not positive", "a size in bytes");
-  shard_capacity_ = std::max<int64_t>(1, shard_bytes / manifest_.element_bytes());
+  if (layout_.shard_bytes < 1 || layout_.chunk_elements < 0 || layout_.gzip_level < 0 ||
+      layout_.gzip_level > 9) {
+    throw UserError("shard layout",
+                    "has a non-positive shard size, a negative chunk or a gzip level outside 0-9",
+                    "a positive shard size");
+  }
+  shard_capacity_ = std::max<int64_t>(1, layout_.shard_bytes / manifest_.element_bytes());
+  if (layout_.chunk_elements == 0) {
+    layout_.chunk_elements = std::max<int64_t>(1, 1024 / manifest_.element_bytes());
+  }
   temp_dir_ = out_dir_ + ".partial-" + std::to_string(::getpid());
   std::error_code error;
   fs::remove_all(temp_dir_, error);
@@ -127,11 +130,13 @@ void DatasetWriter::append(const std::string& split, const void* elements, const
       const std::vector<hsize_t> empty = dims_of(0, manifest_.element_shape);
       std::vector<hsize_t> unlimited = empty;
       unlimited[0] = H5S_UNLIMITED;
-      std::vector<hsize_t> chunk = dims_of(std::min(chunk_elements(element_bytes), shard_capacity_),
-                                           manifest_.element_shape);
+      std::vector<hsize_t> chunk =
+          dims_of(std::min(layout_.chunk_elements, shard_capacity_), manifest_.element_shape);
       Hid space(H5Screate_simple(static_cast<int>(empty.size()), empty.data(), unlimited.data()));
       Hid properties(H5Pcreate(H5P_DATASET_CREATE));
       H5Pset_chunk(properties.get(), static_cast<int>(chunk.size()), chunk.data());
+      if (layout_.gzip_level > 0)
+        H5Pset_deflate(properties.get(), static_cast<unsigned>(layout_.gzip_level));
       shard->elements =
           Hid(H5Dcreate2(shard->file_id.get(), element_dataset(manifest_), file_type(manifest_),
                          space.get(), H5P_DEFAULT, properties.get(), H5P_DEFAULT));

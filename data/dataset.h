@@ -12,15 +12,24 @@
 
 namespace ocm::data {
 
+// How elements are laid out in shards. The defaults are the measured choice
+// (docs/dataset-format.md): one element per HDF5 chunk (elements under 1 KiB grouped up to
+// 1 KiB), uncompressed.
+struct ShardLayout {
+  int64_t shard_bytes = int64_t{1} << 30;
+  int64_t chunk_elements = 0;  // elements per HDF5 chunk; 0: max(1, 1 KiB / element bytes)
+  int gzip_level = 0;          // 0: no compression
+};
+
 // Writes a dataset (Note [dataset format]) into a temporary sibling directory and renames it
 // to its final name only in commit(), so an interrupted conversion never leaves anything that
 // looks like a dataset. Elements arrive split by split, in order; each split's shards roll over
-// at `shard_bytes`.
+// at layout.shard_bytes.
 class DatasetWriter {
  public:
   // `header` gives kind, element_shape, dtype, has_labels, num_classes and source.
   // Throws UserError when out_dir exists or its parent is not writable.
-  DatasetWriter(std::string out_dir, Manifest header, int64_t shard_bytes);
+  DatasetWriter(std::string out_dir, Manifest header, const ShardLayout& layout = {});
   ~DatasetWriter();  // discards the temporary directory unless committed
   DatasetWriter(const DatasetWriter&) = delete;
   DatasetWriter& operator=(const DatasetWriter&) = delete;
@@ -29,9 +38,6 @@ class DatasetWriter {
   void append(const std::string& split, const void* elements, const int64_t* labels, int64_t n);
   void commit();
 
-  // Elements per HDF5 chunk: about 16 KiB of data, at least one element (docs/dataset-format.md).
-  static int64_t chunk_elements(int64_t element_bytes);
-
  private:
   struct OpenShard;
   void close_shard(const std::string& split);
@@ -39,6 +45,7 @@ class DatasetWriter {
   std::string out_dir_;
   std::string temp_dir_;
   Manifest manifest_;
+  ShardLayout layout_;
   int64_t shard_capacity_;
   int next_shard_ = 0;
   bool committed_ = false;

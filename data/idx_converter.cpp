@@ -71,7 +71,7 @@ IdxArray read_idx(const std::string& path, int rank) {
 }  // namespace
 
 void convert_idx(const std::string& name, const std::string& source_dir, const std::string& out_dir,
-                 int64_t shard_bytes) {
+                 const ShardLayout& layout) {
   namespace fs = std::filesystem;
   struct Pair {
     const char* split;
@@ -109,7 +109,7 @@ void convert_idx(const std::string& name, const std::string& source_dir, const s
   header.has_labels = true;
   header.num_classes = 10;
   header.source = name + " IDX files from " + fs::absolute(source_dir).string();
-  DatasetWriter writer(out_dir, header, shard_bytes);
+  DatasetWriter writer(out_dir, header, layout);
   for (size_t i = 0; i < loaded.size(); ++i) {
     const auto& [images, labels] = loaded[i];
     const std::vector<int64_t> wide(labels.bytes.begin(), labels.bytes.end());

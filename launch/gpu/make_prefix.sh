@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs on a Debian bookworm build machine. Assembles, from Debian's own packages, the C++
 # dependencies that a GPU host with only a CUDA PyTorch install lacks (HDF5, yaml-cpp, spdlog,
-# fmt, CLI11, stb, GoogleTest), unpacked into deps/gpu-prefix (ignored by git), small enough to
-# copy along with the source tree. launch/gpu/build_and_test.sh uses it on the GPU host.
+# fmt, CLI11, stb, GoogleTest, nlohmann-json, OpenSSL, zlib), unpacked into deps/gpu-prefix
+# (ignored by git), small enough to copy along with the source tree. launch/gpu/build_and_test.sh
+# uses it on the GPU host.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
@@ -13,6 +14,7 @@ packages=(
   libspdlog-dev libspdlog1.10 libfmt-dev libfmt9
   libcli11-dev libstb-dev libstb0
   libgtest-dev
+  nlohmann-json3-dev libssl-dev libssl3 zlib1g-dev zlib1g
 )
 
 download=$(mktemp -d)

@@ -153,4 +153,22 @@ TEST_F(CliTest, EveryBadInputExitsTwoNamingFileAndKeyAndWritesNothing) {
   }
 }
 
+TEST_F(CliTest, DataCommandsReportBadInputsAndWriteNothing) {
+  const Outcome missing = ocm("data prepare mnist --source absent --out ds");
+  EXPECT_EQ(missing.exit_code, 2) << missing.output;
+  EXPECT_NE(missing.output.find("absent/train-images-idx3-ubyte.gz"), std::string::npos)
+      << missing.output;
+  EXPECT_TRUE(written_besides({}).empty());
+  const Outcome no_source = ocm("data prepare mnist --out ds");
+  EXPECT_EQ(no_source.exit_code, 2) << no_source.output;
+  EXPECT_EQ(ocm("data prepare cifar100 --out ds").exit_code, 2);
+  const Outcome not_a_dataset = ocm("data verify .");
+  EXPECT_EQ(not_a_dataset.exit_code, 2) << not_a_dataset.output;
+  EXPECT_NE(not_a_dataset.output.find("manifest.json"), std::string::npos) << not_a_dataset.output;
+  write("manifest.json", "{\"format_version\": 1, \"kind\": \"images\"");
+  const Outcome broken = ocm("data info .");
+  EXPECT_EQ(broken.exit_code, 2) << broken.output;
+  EXPECT_NE(broken.output.find("not valid JSON"), std::string::npos) << broken.output;
+}
+
 }  // namespace

@@ -98,7 +98,8 @@ TEST(FashionMnist, ShardsHoldTheIdxBytesExactly) {
     GTEST_SKIP() << "dataset-fashion-mnist is not installed (launch/setup.sh installs it)";
   TempDir tmp;
   const std::string out = tmp / "fashion";
-  convert_idx("fashion-mnist", kFashionMnist, out, 8 << 20);  // several shards per split
+  convert_idx("fashion-mnist", kFashionMnist, out,
+              ShardLayout{8 << 20});  // several shards per split
   ASSERT_EQ(verify_dataset(out), 70000);
   const Dataset dataset(out);
   EXPECT_GT(dataset.manifest().split("train", out).shards.size(), 1u);
@@ -125,7 +126,8 @@ TEST(IdxConverter, BadSourcesFailNamingTheFileAndLeaveNothing) {
   TempDir tmp;
   const std::string out = tmp / "out";
   auto expect_failure = [&](const std::string& source, const std::string& part) {
-    const std::string message = message_of([&] { convert_idx("mnist", source, out, 1 << 20); });
+    const std::string message =
+        message_of([&] { convert_idx("mnist", source, out, ShardLayout{1 << 20}); });
     EXPECT_NE(message.find(part), std::string::npos) << message;
     EXPECT_FALSE(fs::exists(out));
     for (const auto& entry : fs::directory_iterator(tmp.path())) {
@@ -133,9 +135,10 @@ TEST(IdxConverter, BadSourcesFailNamingTheFileAndLeaveNothing) {
     }
   };
   write_idx_source(tmp / "good", 5, 3);
-  convert_idx("mnist", tmp / "good", out, 1 << 20);
+  convert_idx("mnist", tmp / "good", out, ShardLayout{1 << 20});
   EXPECT_EQ(verify_dataset(out), 8);
-  const std::string exists = message_of([&] { convert_idx("mnist", tmp / "good", out, 1 << 20); });
+  const std::string exists =
+      message_of([&] { convert_idx("mnist", tmp / "good", out, ShardLayout{1 << 20}); });
   EXPECT_NE(exists.find("already exists"), std::string::npos) << exists;
   fs::remove_all(out);
 
@@ -164,7 +167,7 @@ TEST(Dataset, FlippedByteMissingShardAndBadManifestsAreCaught) {
   TempDir tmp;
   write_idx_source(tmp / "src", 40, 10);
   const std::string out = tmp / "ds";
-  convert_idx("mnist", tmp / "src", out, 12 * 16);  // 16 images per shard
+  convert_idx("mnist", tmp / "src", out, ShardLayout{12 * 16});  // 16 images per shard
   const Manifest manifest = read_manifest(out);
   ASSERT_EQ(manifest.split("train", out).shards.size(), 3u);
   const std::string victim = out + "/" + manifest.split("train", out).shards[1].file;
@@ -215,7 +218,7 @@ TEST(DatasetWriter, UncommittedWriterLeavesNothing) {
   header.dtype = "float32";
   header.element_shape = {2};
   {
-    DatasetWriter writer(tmp / "arrays", header, 1 << 20);
+    DatasetWriter writer(tmp / "arrays", header);
     const float values[] = {1, 2, 3, 4};
     writer.append("train", values, nullptr, 2);
   }  // destroyed without commit, as when a conversion throws
@@ -255,7 +258,7 @@ TEST(Sampler, RankSlicesUnionToTheSingleRankBatchAcrossEpochs) {
 TEST(Loader, BatchesAreDeterministicWorldSizeInvariantAndResumable) {
   TempDir tmp;
   write_idx_source(tmp / "src", 37, 5);
-  convert_idx("mnist", tmp / "src", tmp / "ds", 12 * 8);
+  convert_idx("mnist", tmp / "src", tmp / "ds", ShardLayout{12 * 8});
   const Dataset dataset(tmp / "ds");
   const GlobalBatchSampler sampler(dataset.size("train"), 8, 3);
   auto run = [&](int rank, int world, int64_t start, int steps, int threads) {
