@@ -36,9 +36,9 @@ CommandRunner configure(CLI::App& command) {
   auto options = std::make_shared<DataOptions>();
   CLI::App* prepare =
       command.add_subcommand("prepare", "Convert a source dataset into ocm's sharded HDF5 format");
-  prepare->add_option("kind", options->kind, "fashion-mnist or mnist")
+  prepare->add_option("kind", options->kind, "fashion-mnist, mnist or cifar10")
       ->required()
-      ->check(CLI::IsMember({"fashion-mnist", "mnist"}));
+      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10"}));
   prepare->add_option(
       "--source", options->source,
       "Source directory (fashion-mnist default: /usr/share/datasets/fashion-mnist)");
@@ -59,11 +59,16 @@ CommandRunner configure(CLI::App& command) {
       if (source.empty()) {
         if (options->kind != "fashion-mnist") {
           throw UserError("ocm data prepare " + options->kind, "no --source given",
-                          "the directory of the IDX files");
+                          options->kind == "cifar10" ? "cifar-10-binary.tar.gz or its folder"
+                                                     : "the directory of the IDX files");
         }
         source = "/usr/share/datasets/fashion-mnist";
       }
-      data::convert_idx(options->kind, source, options->out, options->layout);
+      if (options->kind == "cifar10") {
+        data::convert_cifar10(source, options->out, options->layout);
+      } else {
+        data::convert_idx(options->kind, source, options->out, options->layout);
+      }
       print_info(data::Dataset(options->out).manifest(), options->out);
     }
     if (verify->parsed()) {

@@ -1,7 +1,9 @@
 #include <zlib.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <numeric>
 #include <set>
 
@@ -161,6 +163,110 @@ TEST(IdxConverter, BadSourcesFailNamingTheFileAndLeaveNothing) {
   expect_failure(tmp / "truncated", "t10k-images-idx3-ubyte.gz");
 
   expect_failure(tmp / "absent", "absent");
+}
+
+// A ustar member header for `name` of `size` bytes.
+std::vector<uint8_t> tar_header(const std::string& name, size_t size) {
+  std::vector<uint8_t> header(512, 0);
+  std::memcpy(header.data(), name.data(), name.size());
+  std::snprintf(reinterpret_cast<char*>(header.data()) + 100, 8, "%07o", 0644);
+  std::snprintf(reinterpret_cast<char*>(header.data()) + 124, 12, "%011zo", size);
+  header[156] = '0';
+  std::memcpy(header.data() + 257, "ustar", 5);
+  std::memset(header.data() + 148, ' ', 8);
+  unsigned sum = 0;
+  for (const uint8_t b : header)
+    sum += b;
+  std::snprintf(reinterpret_cast<char*>(header.data()) + 148, 8, "%06o", sum);
+  return header;
+}
+
+// CIFAR batches with `per_batch` records each; record r of batch b has label (b + r) % 10 and
+// pixel values derived from (b, r, channel, position).
+std::map<std::string, std::vector<uint8_t>> cifar_batches(int per_batch) {
+  std::map<std::string, std::vector<uint8_t>> batches;
+  const char* names[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
+                         "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
+  for (int b = 0; b < 6; ++b) {
+    std::vector<uint8_t> bytes;
+    for (int r = 0; r < per_batch; ++r) {
+      bytes.push_back(static_cast<uint8_t>((b + r) % 10));
+      for (int c = 0; c < 3; ++c) {
+        for (int p = 0; p < 1024; ++p)
+          bytes.push_back(static_cast<uint8_t>(b * 31 + r * 7 + c * 50 + p));
+      }
+    }
+    batches[names[b]] = bytes;
+  }
+  return batches;
+}
+
+void write_cifar_tarball(const std::string& path,
+                         const std::map<std::string, std::vector<uint8_t>>& batches) {
+  std::vector<uint8_t> tar;
+  auto add = [&](const std::string& name, const std::vector<uint8_t>& bytes) {
+    const auto header = tar_header(name, bytes.size());
+    tar.insert(tar.end(), header.begin(), header.end());
+    tar.insert(tar.end(), bytes.begin(), bytes.end());
+    tar.resize((tar.size() + 511) / 512 * 512, 0);
+  };
+  add("cifar-10-batches-bin/batches.meta.txt", {'a', '\n'});
+  for (const auto& [name, bytes] : batches)
+    add("cifar-10-batches-bin/" + name, bytes);
+  tar.resize(tar.size() + 1024, 0);
+  write_gzip(path, tar);
+}
+
+TEST(Cifar10Converter, TarballAndFolderGiveTheRecordsAsHwcImages) {
+  TempDir tmp;
+  const auto batches = cifar_batches(3);
+  write_cifar_tarball(tmp / "cifar-10-binary.tar.gz", batches);
+  convert_cifar10(tmp / "cifar-10-binary.tar.gz", tmp / "from-tar", ShardLayout{});
+  fs::create_directories(tmp / "extracted/cifar-10-batches-bin");
+  for (const auto& [name, bytes] : batches) {
+    std::ofstream(tmp / ("extracted/cifar-10-batches-bin/" + name), std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+  }
+  convert_cifar10(tmp / "extracted", tmp / "from-folder", ShardLayout{});
+  for (const std::string dir : {tmp / "from-tar", tmp / "from-folder"}) {
+    EXPECT_EQ(verify_dataset(dir), 18);
+    const Dataset dataset(dir);
+    EXPECT_EQ(dataset.size("train"), 15);
+    EXPECT_EQ(dataset.size("test"), 3);
+    // Train element 4 is record 1 of data_batch_2 (b = 1, r = 1).
+    std::vector<uint8_t> image(3072);
+    int64_t label = -1;
+    dataset.read("train", {4}, image.data(), &label);
+    EXPECT_EQ(label, 2);
+    const std::vector<uint8_t>& record = batches.at("data_batch_2.bin");
+    for (int p = 0; p < 1024; ++p) {
+      for (int c = 0; c < 3; ++c)
+        ASSERT_EQ(image[p * 3 + c], record[3073 + 1 + c * 1024 + p]) << p << " " << c;
+    }
+  }
+  auto bad = batches;
+  bad["data_batch_3.bin"].pop_back();
+  write_cifar_tarball(tmp / "bad.tar.gz", bad);
+  const std::string size =
+      message_of([&] { convert_cifar10(tmp / "bad.tar.gz", tmp / "bad", ShardLayout{}); });
+  EXPECT_NE(size.find("data_batch_3.bin"), std::string::npos) << size;
+  EXPECT_NE(size.find("3073"), std::string::npos) << size;
+  EXPECT_FALSE(fs::exists(tmp / "bad"));
+  auto missing = batches;
+  missing.erase("test_batch.bin");
+  write_cifar_tarball(tmp / "missing.tar.gz", missing);
+  EXPECT_NE(message_of([&] {
+              convert_cifar10(tmp / "missing.tar.gz", tmp / "bad", ShardLayout{});
+            }).find("test_batch.bin"),
+            std::string::npos);
+  const std::string truncated = tmp / "truncated.tar.gz";
+  fs::copy_file(tmp / "cifar-10-binary.tar.gz", truncated);
+  fs::resize_file(truncated, fs::file_size(truncated) / 3);
+  EXPECT_NE(
+      message_of([&] { convert_cifar10(truncated, tmp / "bad", ShardLayout{}); }).find("truncated"),
+      std::string::npos);
+  EXPECT_FALSE(fs::exists(tmp / "bad"));
 }
 
 TEST(Dataset, FlippedByteMissingShardAndBadManifestsAreCaught) {
