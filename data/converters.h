@@ -17,6 +17,7 @@ void convert_idx(const std::string& name, const std::string& source_dir, const s
 // CIFAR-10's binary version: the official cifar-10-binary.tar.gz read as it is, or its extracted
 // folder, into an images dataset [n, 32, 32, 3] with train (data_batch_1..5 in order) and test
 // (test_batch) splits. Every batch is checked (record size, labels) before anything is written.
-void convert_cifar10(const std::string& source, const std::string& out_dir, const ShardLayout& layout);
+void convert_cifar10(const std::string& source, const std::string& out_dir,
+                     const ShardLayout& layout);
 
 }  // namespace ocm::data

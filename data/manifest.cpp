@@ -108,9 +108,16 @@ Manifest read_manifest(const std::string& dataset_dir) {
   std::ifstream in(file);
   std::stringstream text;
   text << in.rdbuf();
+  Manifest manifest = manifest_from_json(text.str(), file);
+  if (manifest.splits.empty())
+    throw UserError(file + ": splits", "is empty", "at least one split");
+  return manifest;
+}
+
+Manifest manifest_from_json(const std::string& text, const std::string& file) {
   json root;
   try {
-    root = json::parse(text.str());
+    root = json::parse(text);
   } catch (const json::parse_error& e) {
     throw UserError(file, "is not valid JSON (at byte " + std::to_string(e.byte) + ")",
                     "the manifest written by `ocm data prepare`");
@@ -149,8 +156,6 @@ Manifest read_manifest(const std::string& dataset_dir) {
     m.source = root["source"].get<std::string>();
 
   const Fields splits(top.get("splits"), file, "splits");
-  if (top.get("splits").empty())
-    top.fail("splits", "is empty", "at least one split");
   const std::regex split_name("[a-z0-9_]{1,32}");
   const std::regex shard_name("shard-[0-9]{5,9}\\.h5");
   const std::regex hex("[0-9a-f]{64}");
@@ -186,7 +191,7 @@ Manifest read_manifest(const std::string& dataset_dir) {
   return m;
 }
 
-void write_manifest(const Manifest& m, const std::string& dir) {
+std::string manifest_to_json(const Manifest& m) {
   json root;
   root["format_version"] = m.format_version;
   root["kind"] = m.kind;
@@ -205,8 +210,12 @@ void write_manifest(const Manifest& m, const std::string& dir) {
     splits[name] = {{"count", split.count}, {"shards", shards}};
   }
   root["splits"] = splits;
+  return root.dump(2) + "\n";
+}
+
+void write_manifest(const Manifest& m, const std::string& dir) {
   const std::string path = (std::filesystem::path(dir) / "manifest.json").string();
-  const std::string text = root.dump(2) + "\n";
+  const std::string text = manifest_to_json(m);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
       ::fsync(fd) != 0) {

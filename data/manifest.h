@@ -49,4 +49,8 @@ Manifest read_manifest(const std::string& dataset_dir);
 // Writes manifest.json into `dir`, fsynced.
 void write_manifest(const Manifest& manifest, const std::string& dir);
 
+// The manifest as JSON text, and back; `where` names the text's origin in errors.
+std::string manifest_to_json(const Manifest& manifest);
+Manifest manifest_from_json(const std::string& text, const std::string& where);
+
 }  // namespace ocm::data

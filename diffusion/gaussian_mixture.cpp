@@ -35,11 +35,14 @@ torch::Tensor GaussianMixture::sample_data(SampleRandom& random) const {
 GaussianMixture::Posterior GaussianMixture::components(const torch::Tensor& x,
                                                        const torch::Tensor& abar) const {
   const torch::Tensor x64 = x.to(torch::kFloat64);
-  const torch::Tensor a = as_batch(abar, x64.size(0));
-  const torch::Tensor v = a * variances_.unsqueeze(0) + (1 - a);                 // [B, K, D]
-  const torch::Tensor diff = x64.unsqueeze(1) - a.sqrt() * means_.unsqueeze(0);  // [B, K, D]
+  const torch::Tensor a = as_batch(abar, x64.size(0)).to(x.device());
+  const torch::Tensor means = means_.to(x.device());
+  const torch::Tensor variances = variances_.to(x.device());
+  const torch::Tensor v = a * variances.unsqueeze(0) + (1 - a);                 // [B, K, D]
+  const torch::Tensor diff = x64.unsqueeze(1) - a.sqrt() * means.unsqueeze(0);  // [B, K, D]
   const torch::Tensor log_density = -0.5 * (diff.square() / v + torch::log(2 * M_PI * v)).sum(2);
-  const torch::Tensor r = torch::softmax(log_weights_.unsqueeze(0) + log_density, 1).unsqueeze(2);
+  const torch::Tensor r =
+      torch::softmax(log_weights_.to(x.device()).unsqueeze(0) + log_density, 1).unsqueeze(2);
   return {r, -diff / v, v};
 }
 

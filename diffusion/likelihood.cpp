@@ -79,8 +79,9 @@ torch::Tensor negative_elbo_bpd(DenoisingModel& model, CovarianceEstimator& esti
     const torch::Tensor x_t = diffuse(t);
     Prediction prediction = estimator.predict(model, x_t, t, s, random);
     const StepCoefficients coefficients = step_coefficients(schedule, t, s);
-    const torch::Tensor x0_hat =
-        predict_x0(x_t, prediction.eps, coefficients.abar_t).to(torch::kFloat64);
+    // In float64 from the start: at large t, 1 / sqrt(abar_t) amplifies float32 rounding.
+    const torch::Tensor x0_hat = predict_x0(
+        x_t.to(torch::kFloat64), prediction.eps.to(torch::kFloat64), coefficients.abar_t);
     if (prediction.posterior_variance.defined()) {
       prediction.posterior_variance = prediction.posterior_variance.to(torch::kFloat64);
     }

@@ -306,11 +306,19 @@ void check_positive(int64_t value, const std::string& key) {
     throw UserError(key, "is " + std::to_string(value), "a positive integer");
 }
 
+// The sinusoidal time embedding has this many features: half sines, half cosines.
+void check_even_embedding(int64_t value, const std::string& key) {
+  if (value < 4 || value % 2 != 0) {
+    throw UserError(key, "is " + std::to_string(value),
+                    "an even number of at least 4 (it sizes the time embedding)");
+  }
+}
+
 }  // namespace
 
 std::shared_ptr<torch::nn::Module> make_unet(const UNetOptions& options) {
   check_positive(options.in_channels, "model input channels");
-  check_positive(options.ch, "model.ch");
+  check_even_embedding(options.ch, "model.ch");
   check_positive(options.num_res_blocks, "model.num_res_blocks");
   if (options.ch_mult.empty())
     throw UserError("model.ch_mult", "is empty", "one multiplier per level");
@@ -334,7 +342,7 @@ std::shared_ptr<torch::nn::Module> make_unet(const UNetOptions& options) {
 
 std::shared_ptr<torch::nn::Module> make_mlp(const MlpOptions& options) {
   check_positive(options.dim, "data dimension");
-  check_positive(options.width, "model.width");
+  check_even_embedding(options.width, "model.width");
   if (options.depth < 0)
     throw UserError("model.depth", "is negative", "0 or more blocks");
   return std::make_shared<Mlp>(options);

@@ -41,27 +41,23 @@ std::vector<int64_t> trajectory(const std::string& kind, int64_t num_steps, int6
     throw UserError(where, "cannot make a trajectory of " + std::to_string(num_steps) + " steps",
                     "between 2 and N = " + std::to_string(num_timesteps) + " steps");
   }
-  std::vector<int64_t> times;  // decreasing, then 0
-  for (int64_t k = num_steps - 1; k >= 0; --k) {
-    const double fraction = static_cast<double>(k) / static_cast<double>(num_steps - 1);
-    double position;
-    if (kind == "linear") {
-      position = fraction;
-    } else if (kind == "quadratic") {
-      position = fraction * fraction;
-    } else {
-      throw UserError("trajectory", "is `" + kind + "`", "linear or quadratic");
-    }
-    const auto t =
-        static_cast<int64_t>(std::llround(1 + position * static_cast<double>(num_timesteps - 1)));
-    if (!times.empty() && t >= times.back()) {
-      throw UserError(
-          where,
-          "a " + kind + " trajectory of this many steps repeats timestep " + std::to_string(t),
-          "fewer steps, or the linear trajectory");
-    }
-    times.push_back(t);
+  if (kind != "linear" && kind != "quadratic") {
+    throw UserError("trajectory", "is `" + kind + "`", "linear or quadratic");
   }
+  // Built from t = 1 upwards; where rounding would repeat a time (the dense, quadratic end), the
+  // next free time is taken, so any K <= N works.
+  std::vector<int64_t> times;
+  for (int64_t k = 0; k < num_steps; ++k) {
+    const double fraction = static_cast<double>(k) / static_cast<double>(num_steps - 1);
+    const double position = kind == "linear" ? fraction : fraction * fraction;
+    const auto rounded =
+        static_cast<int64_t>(std::llround(1 + position * static_cast<double>(num_timesteps - 1)));
+    times.push_back(times.empty() ? rounded : std::max(rounded, times.back() + 1));
+  }
+  if (times.back() != num_timesteps) {
+    throw std::logic_error("trajectory does not end at N: " + std::to_string(times.back()));
+  }
+  std::reverse(times.begin(), times.end());
   times.push_back(0);
   return times;
 }

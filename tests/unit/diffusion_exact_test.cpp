@@ -53,7 +53,14 @@ TEST(Trajectory, LinearAndQuadraticTimes) {
   EXPECT_LT(quadratic[8] - quadratic[9], quadratic[0] - quadratic[1]);  // denser near 0
   EXPECT_THROW(trajectory("linear", 1, 1000), UserError);
   EXPECT_THROW(trajectory("linear", 1001, 1000), UserError);
-  EXPECT_THROW(trajectory("quadratic", 900, 1000), UserError);  // rounding would repeat times
+  for (const int64_t k :
+       {50, 100, 200, 1000}) {  // dense enough that rounding alone would repeat times
+    const auto times = trajectory("quadratic", k, 1000);
+    EXPECT_EQ(static_cast<int64_t>(times.size()), k + 1);
+    for (size_t i = 1; i < times.size(); ++i)
+      EXPECT_LT(times[i], times[i - 1]) << k;
+    EXPECT_EQ(times.front(), 1000);
+  }
 }
 
 TEST(GaussianMixture, ScoreAndHessianMatchAutogradOfTheLogDensity) {
