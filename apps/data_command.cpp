@@ -4,8 +4,10 @@
 
 #include "apps/command.h"
 #include "common/error.h"
+#include "common/log.h"
 #include "data/converters.h"
 #include "data/dataset.h"
+#include "dist/topology.h"
 
 namespace ocm::app {
 namespace {
@@ -15,6 +17,7 @@ struct DataOptions {
   std::string source;
   std::string out;
   data::ShardLayout layout;
+  int64_t resolution = 0;
   std::string dir;
 };
 
@@ -36,12 +39,14 @@ CommandRunner configure(CLI::App& command) {
   auto options = std::make_shared<DataOptions>();
   CLI::App* prepare =
       command.add_subcommand("prepare", "Convert a source dataset into ocm's sharded HDF5 format");
-  prepare->add_option("kind", options->kind, "fashion-mnist, mnist or cifar10")
+  prepare->add_option("kind", options->kind, "fashion-mnist, mnist, cifar10 or folder")
       ->required()
-      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10"}));
+      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "folder"}));
   prepare->add_option(
       "--source", options->source,
-      "Source directory (fashion-mnist default: /usr/share/datasets/fashion-mnist)");
+      "IDX directory (fashion-mnist default: /usr/share/datasets/fashion-mnist), "
+      "cifar-10-binary.tar.gz or its extracted folder, or a folder of class folders");
+  prepare->add_option("--resolution", options->resolution, "folder: output image size (square)");
   prepare->add_option("--out", options->out, "New dataset directory")->required();
   prepare
       ->add_option("--shard-size", options->layout.shard_bytes,
@@ -59,12 +64,24 @@ CommandRunner configure(CLI::App& command) {
       if (source.empty()) {
         if (options->kind != "fashion-mnist") {
           throw UserError("ocm data prepare " + options->kind, "no --source given",
-                          options->kind == "cifar10" ? "cifar-10-binary.tar.gz or its folder"
-                                                     : "the directory of the IDX files");
+                          "the source to convert (see `ocm data prepare --help`)");
         }
         source = "/usr/share/datasets/fashion-mnist";
       }
-      if (options->kind == "cifar10") {
+      if (options->kind == "folder") {
+        if (options->resolution < 1) {
+          throw UserError("ocm data prepare folder", "no --resolution given",
+                          "the output image size, e.g. --resolution 64");
+        }
+        // Run under mpirun to split the images over ranks (Note [parallel conversion]).
+        const dist::Topology& topology = dist::init_processes();
+        init_logging({"info", topology.rank, ""});
+        data::ConversionGroup group{topology.rank, topology.world_size, dist::barrier,
+                                    dist::gather_strings};
+        data::convert_folder(source, options->out, options->resolution, options->layout, group);
+        if (topology.rank != 0)
+          return 0;
+      } else if (options->kind == "cifar10") {
         data::convert_cifar10(source, options->out, options->layout);
       } else {
         data::convert_idx(options->kind, source, options->out, options->layout);

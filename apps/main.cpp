@@ -76,11 +76,13 @@ int main(int argc, char** argv) {
     return ocm::app::run(argc, argv);
   } catch (const ocm::UserError& e) {
     std::cerr << "ocm: error: " << e.what() << "\n";
+    ocm::dist::abort_processes(ocm::kExitUserError);
     return ocm::kExitUserError;
   } catch (const std::exception& e) {
     std::cerr << "ocm: internal error: " << ocm::app::first_line(e.what())
               << "\nThis is a bug or a broken environment, not a problem with your input; please "
                  "report it with the command line and OCM_LOG_LEVEL=debug output.\n";
+    ocm::dist::abort_processes(ocm::kExitInternalError);
     return ocm::kExitInternalError;
   }
 }

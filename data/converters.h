@@ -1,7 +1,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "data/dataset.h"
 
@@ -19,5 +21,23 @@ void convert_idx(const std::string& name, const std::string& source_dir, const s
 // (test_batch) splits. Every batch is checked (record size, labels) before anything is written.
 void convert_cifar10(const std::string& source, const std::string& out_dir,
                      const ShardLayout& layout);
+
+// How the processes of one conversion cooperate; the defaults are a single process.
+struct ConversionGroup {
+  int rank = 0;
+  int world = 1;
+  std::function<void()> barrier = [] {};
+  // Every rank's text in rank order on rank 0, an empty list elsewhere.
+  std::function<std::vector<std::string>(const std::string&)> gather = [](const std::string& mine) {
+    return std::vector<std::string>{mine};
+  };
+};
+
+// A folder of images, class = sub-folder (source/CLASS/*.jpg), or source/train/CLASS/... with
+// val/ and test/ beside it as further splits; each image centre-cropped to a square and
+// area-resampled to resolution x resolution RGB. The files are split over the group's ranks
+// (Note [parallel conversion]); unreadable images are skipped with a warning.
+void convert_folder(const std::string& source, const std::string& out_dir, int64_t resolution,
+                    const ShardLayout& layout, const ConversionGroup& group = {});
 
 }  // namespace ocm::data

@@ -75,13 +75,15 @@ struct DatasetWriter::OpenShard {
   Hid file_id, elements, labels;
 };
 
-DatasetWriter::DatasetWriter(std::string out_dir, Manifest header, const ShardLayout& layout)
-    : out_dir_(std::move(out_dir)), manifest_(std::move(header)), layout_(layout) {
+DatasetWriter::DatasetWriter(std::string out_dir, Manifest header, const ShardLayout& layout,
+                             WriterPart part)
+    : out_dir_(std::move(out_dir)),
+      temp_dir_(out_dir_ + ".partial"),
+      manifest_(std::move(header)),
+      layout_(layout),
+      part_(part),
+      next_shard_(part.index * 1000000) {
   silence_hdf5_errors();
-  if (fs::exists(out_dir_)) {
-    throw UserError(out_dir_, "already exists", "a new output directory",
-                    "Remove it or choose another --out; nothing was written.");
-  }
   if (layout_.shard_bytes < 1 || layout_.chunk_elements < 0 || layout_.gzip_level < 0 ||
       layout_.gzip_level > 9) {
     throw UserError("shard layout",
@@ -92,7 +94,14 @@ DatasetWriter::DatasetWriter(std::string out_dir, Manifest header, const ShardLa
   if (layout_.chunk_elements == 0) {
     layout_.chunk_elements = std::max<int64_t>(1, 1024 / manifest_.element_bytes());
   }
-  temp_dir_ = out_dir_ + ".partial-" + std::to_string(::getpid());
+  manifest_.splits.clear();
+  if (part_.index != 0)
+    return;
+  if (fs::exists(out_dir_)) {
+    throw UserError(out_dir_, "already exists", "a new output directory",
+                    "Remove it or choose another --out; nothing was written.");
+  }
+  // A .partial directory left by an interrupted conversion is never a dataset: start afresh.
   std::error_code error;
   fs::remove_all(temp_dir_, error);
   fs::create_directories(temp_dir_, error);
@@ -100,12 +109,11 @@ DatasetWriter::DatasetWriter(std::string out_dir, Manifest header, const ShardLa
     throw UserError(temp_dir_, "cannot be created (" + error.message() + ")",
                     "a writable parent directory");
   }
-  manifest_.splits.clear();
 }
 
 DatasetWriter::~DatasetWriter() {
-  if (!committed_) {
-    open_.clear();
+  open_.clear();
+  if (!committed_ && part_.index == 0) {
     std::error_code ignored;
     fs::remove_all(temp_dir_, ignored);
   }
@@ -179,12 +187,37 @@ void DatasetWriter::close_shard(const std::string& split) {
   manifest_.splits[split].shards.push_back(std::move(entry));
 }
 
-void DatasetWriter::commit() {
+std::string DatasetWriter::finish() {
   for (auto& [split, shard] : open_) {
     if (shard)
       close_shard(split);
   }
-  write_manifest(manifest_, temp_dir_);
+  return manifest_to_json(manifest_);
+}
+
+void DatasetWriter::commit() {
+  commit_parts({finish()});
+}
+
+void DatasetWriter::commit_parts(const std::vector<std::string>& parts) {
+  Manifest merged = manifest_;
+  merged.splits.clear();
+  for (size_t p = 0; p < parts.size(); ++p) {
+    const Manifest part = manifest_from_json(parts[p], temp_dir_ + " part " + std::to_string(p));
+    for (const auto& [name, split] : part.splits) {
+      SplitEntry& into = merged.splits[name];
+      for (ShardEntry shard : split.shards) {
+        shard.begin += into.count;
+        shard.end += into.count;
+        into.shards.push_back(std::move(shard));
+      }
+      into.count += split.count;
+    }
+  }
+  if (merged.splits.empty()) {
+    throw UserError(out_dir_, "would hold no elements", "at least one element");
+  }
+  write_manifest(merged, temp_dir_);
   fsync_path(temp_dir_);
   if (::renameat2(AT_FDCWD, temp_dir_.c_str(), AT_FDCWD, out_dir_.c_str(), RENAME_NOREPLACE) != 0) {
     throw UserError(out_dir_, std::string("could not be created (") + std::strerror(errno) + ")",

@@ -25,18 +25,37 @@ struct ShardLayout {
 // to its final name only in commit(), so an interrupted conversion never leaves anything that
 // looks like a dataset. Elements arrive split by split, in order; each split's shards roll over
 // at layout.shard_bytes.
+//
+// Several processes can write one dataset together, each its own part (Note [parallel
+// conversion] in data/folder_converter.cpp): part 0 creates the temporary directory, the others
+// write into it once part 0 has, each part's finish() describes its shards, and part 0 commits
+// them all in part order.
+struct WriterPart {
+  int index = 0;
+  int count = 1;
+};
+
 class DatasetWriter {
  public:
   // `header` gives kind, element_shape, dtype, has_labels, num_classes and source.
   // Throws UserError when out_dir exists or its parent is not writable.
-  DatasetWriter(std::string out_dir, Manifest header, const ShardLayout& layout = {});
-  ~DatasetWriter();  // discards the temporary directory unless committed
+  DatasetWriter(std::string out_dir, Manifest header, const ShardLayout& layout = {},
+                WriterPart part = {});
+  ~DatasetWriter();  // part 0 discards the temporary directory unless committed
   DatasetWriter(const DatasetWriter&) = delete;
   DatasetWriter& operator=(const DatasetWriter&) = delete;
 
   // n elements of element_bytes() each, and n labels when the dataset has labels.
   void append(const std::string& split, const void* elements, const int64_t* labels, int64_t n);
+
+  // A one-part writer: closes, hashes, writes the manifest and renames into place.
   void commit();
+
+  // A part of several: closes and hashes this part's shards and returns their description.
+  std::string finish();
+  // On part 0, after every part finished: joins the parts' descriptions (in part order) into
+  // the manifest and renames the temporary directory into place.
+  void commit_parts(const std::vector<std::string>& parts);
 
  private:
   struct OpenShard;
@@ -46,8 +65,9 @@ class DatasetWriter {
   std::string temp_dir_;
   Manifest manifest_;
   ShardLayout layout_;
+  WriterPart part_;
   int64_t shard_capacity_;
-  int next_shard_ = 0;
+  int next_shard_;
   bool committed_ = false;
   std::map<std::string, std::unique_ptr<OpenShard>> open_;
 };

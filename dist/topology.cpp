@@ -48,6 +48,50 @@ ProcessSession::~ProcessSession() {
     MPI_Finalize();
 }
 
+const Topology& init_processes() {
+  static ProcessSession session(nullptr, nullptr);
+  return session.topology();
+}
+
+void abort_processes(int exit_code) {
+  int initialized = 0, finalized = 0, size = 1;
+  MPI_Initialized(&initialized);
+  MPI_Finalized(&finalized);
+  if (!initialized || finalized)
+    return;
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  if (size > 1)
+    MPI_Abort(MPI_COMM_WORLD, exit_code);
+}
+
+void barrier() {
+  check_mpi(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier");
+}
+
+std::vector<std::string> gather_strings(const std::string& mine) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &size);
+  const int length = static_cast<int>(mine.size());
+  std::vector<int> lengths(rank == 0 ? size : 0);
+  check_mpi(MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD),
+            "MPI_Gather");
+  std::vector<int> offsets(lengths.size());
+  int total = 0;
+  for (size_t r = 0; r < lengths.size(); ++r) {
+    offsets[r] = total;
+    total += lengths[r];
+  }
+  std::string all(static_cast<size_t>(total), '\0');
+  check_mpi(MPI_Gatherv(mine.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(),
+                        MPI_CHAR, 0, MPI_COMM_WORLD),
+            "MPI_Gatherv");
+  std::vector<std::string> out;
+  for (size_t r = 0; r < lengths.size(); ++r)
+    out.push_back(all.substr(offsets[r], lengths[r]));
+  return out;
+}
+
 std::string mpi_library_version() {
   char text[MPI_MAX_LIBRARY_VERSION_STRING];
   int length = 0;
@@ -58,6 +102,15 @@ std::string mpi_library_version() {
 #else
 ProcessSession::ProcessSession(int*, char***) {}
 ProcessSession::~ProcessSession() = default;
+const Topology& init_processes() {
+  static const Topology single;
+  return single;
+}
+void abort_processes(int) {}
+void barrier() {}
+std::vector<std::string> gather_strings(const std::string& mine) {
+  return {mine};
+}
 std::string mpi_library_version() {
   return "not built";
 }

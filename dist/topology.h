@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 namespace ocm::dist {
 
@@ -29,6 +30,20 @@ class ProcessSession {
  private:
   Topology topology_;
 };
+
+// For commands that may run under mpirun: starts MPI once per process (later calls return the
+// same topology) and finalises it at exit. Without MPI, a single process.
+const Topology& init_processes();
+
+// After an error on this rank: ends every rank of a multi-process job (MPI_Abort), so no rank
+// waits forever in a collective. Returns in a single process.
+void abort_processes(int exit_code);
+
+// Blocks until every rank has arrived.
+void barrier();
+
+// Every rank's string, in rank order, on rank 0; an empty list elsewhere.
+std::vector<std::string> gather_strings(const std::string& mine);
 
 // "Open MPI v4.1.4, …" (first line of the library's own version string), or "not built".
 std::string mpi_library_version();

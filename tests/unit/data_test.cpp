@@ -8,6 +8,7 @@
 #include <set>
 
 #include <gtest/gtest.h>
+#include <stb/stb_image_write.h>
 #include <torch/torch.h>
 
 #include "common/error.h"
@@ -133,7 +134,7 @@ TEST(IdxConverter, BadSourcesFailNamingTheFileAndLeaveNothing) {
     EXPECT_NE(message.find(part), std::string::npos) << message;
     EXPECT_FALSE(fs::exists(out));
     for (const auto& entry : fs::directory_iterator(tmp.path())) {
-      EXPECT_EQ(entry.path().string().find(".partial-"), std::string::npos) << entry.path();
+      EXPECT_EQ(entry.path().string().find(".partial"), std::string::npos) << entry.path();
     }
   };
   write_idx_source(tmp / "good", 5, 3);
@@ -267,6 +268,66 @@ TEST(Cifar10Converter, TarballAndFolderGiveTheRecordsAsHwcImages) {
       message_of([&] { convert_cifar10(truncated, tmp / "bad", ShardLayout{}); }).find("truncated"),
       std::string::npos);
   EXPECT_FALSE(fs::exists(tmp / "bad"));
+}
+
+// An 8x6 RGB image whose red channel is 10 * x, green is `green`, blue is the class index.
+void write_test_png(const std::string& path, uint8_t green, uint8_t blue) {
+  std::vector<uint8_t> pixels(8 * 6 * 3);
+  for (int y = 0; y < 6; ++y) {
+    for (int x = 0; x < 8; ++x) {
+      pixels[(y * 8 + x) * 3 + 0] = static_cast<uint8_t>(10 * x);
+      pixels[(y * 8 + x) * 3 + 1] = green;
+      pixels[(y * 8 + x) * 3 + 2] = blue;
+    }
+  }
+  ASSERT_NE(stbi_write_png(path.c_str(), 8, 6, 3, pixels.data(), 8 * 3), 0);
+}
+
+TEST(FolderConverter, CropsResamplesLabelsBySubfolderAndSkipsUnreadableFiles) {
+  TempDir tmp;
+  for (const std::string split : {"train", "val"}) {
+    for (const std::string cls : {"cat", "dog"}) {
+      fs::create_directories(tmp / ("src/" + split + "/" + cls));
+      for (int i = 0; i < (split == "train" ? 3 : 1); ++i) {
+        write_test_png(tmp / ("src/" + split + "/" + cls + "/" + std::to_string(i) + ".png"),
+                       static_cast<uint8_t>(100 + i), cls == "cat" ? 0 : 1);
+      }
+    }
+  }
+  std::ofstream(tmp / "src/train/cat/broken.jpg") << "not a jpeg";
+  std::ofstream(tmp / "src/train/dog/notes.txt") << "ignored: not an image name";
+  convert_folder(tmp / "src", tmp / "out", 3, ShardLayout{});
+  ASSERT_EQ(verify_dataset(tmp / "out"), 8);
+  const Dataset dataset(tmp / "out");
+  EXPECT_EQ(dataset.manifest().num_classes, 2);
+  EXPECT_EQ(dataset.size("train"), 6);  // broken.jpg skipped
+  EXPECT_EQ(dataset.size("val"), 2);
+  std::vector<uint8_t> images(6 * 27);
+  std::vector<int64_t> labels(6);
+  dataset.read("train", {0, 1, 2, 3, 4, 5}, images.data(), labels.data());
+  EXPECT_EQ(labels, (std::vector<int64_t>{0, 0, 0, 1, 1, 1}));
+  for (int i = 0; i < 6; ++i) {
+    // Centre crop keeps columns 1..6 (red 10..60); area resampling 6 -> 3 averages pairs.
+    for (int y = 0; y < 3; ++y) {
+      const uint8_t* row = images.data() + i * 27 + y * 9;
+      EXPECT_EQ(row[0], 15);
+      EXPECT_EQ(row[3], 35);
+      EXPECT_EQ(row[6], 55);
+      EXPECT_EQ(row[1], 100 + i % 3);
+      EXPECT_EQ(row[2], labels[i]);
+    }
+  }
+  fs::create_directories(tmp / "empty/a");
+  EXPECT_NE(message_of([&] {
+              convert_folder(tmp / "empty", tmp / "out2", 3, ShardLayout{});
+            }).find("no .jpg"),
+            std::string::npos);
+  EXPECT_NE(message_of([&] {
+              convert_folder(tmp / "src", tmp / "out3", 0, ShardLayout{});
+            }).find("--resolution"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(tmp / "out2"));
+  EXPECT_FALSE(fs::exists(tmp / "out3"));
 }
 
 TEST(Dataset, FlippedByteMissingShardAndBadManifestsAreCaught) {
