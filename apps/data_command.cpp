@@ -39,13 +39,13 @@ CommandRunner configure(CLI::App& command) {
   auto options = std::make_shared<DataOptions>();
   CLI::App* prepare =
       command.add_subcommand("prepare", "Convert a source dataset into ocm's sharded HDF5 format");
-  prepare->add_option("kind", options->kind, "fashion-mnist, mnist, cifar10 or folder")
+  prepare->add_option("kind", options->kind, "fashion-mnist, mnist, cifar10, folder or arrays")
       ->required()
-      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "folder"}));
-  prepare->add_option(
-      "--source", options->source,
-      "IDX directory (fashion-mnist default: /usr/share/datasets/fashion-mnist), "
-      "cifar-10-binary.tar.gz or its extracted folder, or a folder of class folders");
+      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "folder", "arrays"}));
+  prepare->add_option("--source", options->source,
+                      "IDX directory (fashion-mnist default: /usr/share/datasets/fashion-mnist), "
+                      "cifar-10-binary.tar.gz or its extracted folder, a folder of class folders, "
+                      "or a .npy / HDF5 float array");
   prepare->add_option("--resolution", options->resolution, "folder: output image size (square)");
   prepare->add_option("--out", options->out, "New dataset directory")->required();
   prepare
@@ -81,6 +81,8 @@ CommandRunner configure(CLI::App& command) {
         data::convert_folder(source, options->out, options->resolution, options->layout, group);
         if (topology.rank != 0)
           return 0;
+      } else if (options->kind == "arrays") {
+        data::convert_arrays(source, options->out, options->layout);
       } else if (options->kind == "cifar10") {
         data::convert_cifar10(source, options->out, options->layout);
       } else {

@@ -22,6 +22,12 @@ void convert_idx(const std::string& name, const std::string& source_dir, const s
 void convert_cifar10(const std::string& source, const std::string& out_dir,
                      const ShardLayout& layout);
 
+// Float arrays for vector or latent data: a .npy file (float32 or float64, C order; one "train"
+// split) or an HDF5 file whose datasets named train, val and test become the splits. Rows are
+// elements; values are stored as float32 and must be finite. No labels.
+void convert_arrays(const std::string& source, const std::string& out_dir,
+                    const ShardLayout& layout);
+
 // How the processes of one conversion cooperate; the defaults are a single process.
 struct ConversionGroup {
   int rank = 0;

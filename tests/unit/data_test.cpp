@@ -1,5 +1,7 @@
+#include <hdf5.h>
 #include <zlib.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -328,6 +330,90 @@ TEST(FolderConverter, CropsResamplesLabelsBySubfolderAndSkipsUnreadableFiles) {
             std::string::npos);
   EXPECT_FALSE(fs::exists(tmp / "out2"));
   EXPECT_FALSE(fs::exists(tmp / "out3"));
+}
+
+// A version-1 .npy file with the given header dictionary and raw data.
+void write_npy(const std::string& path, const std::string& dict, const void* data, size_t bytes) {
+  std::string header = dict;
+  while ((10 + header.size() + 1) % 64 != 0)
+    header += ' ';
+  header += '\n';
+  std::ofstream out(path, std::ios::binary);
+  out.write("\x93NUMPY\x01\x00", 8);
+  const uint16_t length = static_cast<uint16_t>(header.size());
+  out.write(reinterpret_cast<const char*>(&length), 2);
+  out << header;
+  out.write(static_cast<const char*>(data), static_cast<std::streamsize>(bytes));
+}
+
+TEST(ArraysConverter, NpyAndHdf5ArraysBecomeFloat32Splits) {
+  TempDir tmp;
+  std::vector<double> values(7 * 2);
+  for (size_t i = 0; i < values.size(); ++i)
+    values[i] = 0.25 * static_cast<double>(i) - 1;
+  write_npy(tmp / "points.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (7, 2), }",
+            values.data(), values.size() * 8);
+  convert_arrays(tmp / "points.npy", tmp / "from-npy", ShardLayout{});
+  const Dataset npy(tmp / "from-npy");
+  EXPECT_EQ(npy.manifest().element_shape, (std::vector<int64_t>{2}));
+  std::vector<float> row(2);
+  npy.read("train", {5}, row.data(), nullptr);
+  EXPECT_EQ(row[0], 1.5f);
+  EXPECT_EQ(row[1], 1.75f);
+
+  {
+    const hid_t file =
+        H5Fcreate((tmp / "latents.h5").c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+    for (const auto& [name, n] : {std::pair<const char*, hsize_t>{"train", 5}, {"test", 3}}) {
+      const hsize_t dims[3] = {n, 2, 2};
+      std::vector<float> data(n * 4);
+      std::iota(data.begin(), data.end(), name[1] == 'r' ? 0.0f : 100.0f);
+      const hid_t space = H5Screate_simple(3, dims, nullptr);
+      const hid_t dataset =
+          H5Dcreate2(file, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+      H5Dwrite(dataset, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data());
+      H5Dclose(dataset);
+      H5Sclose(space);
+    }
+    H5Fclose(file);
+  }
+  convert_arrays(tmp / "latents.h5", tmp / "from-h5", ShardLayout{});
+  EXPECT_EQ(verify_dataset(tmp / "from-h5"), 8);
+  const Dataset h5(tmp / "from-h5");
+  std::vector<float> latent(4);
+  h5.read("test", {2}, latent.data(), nullptr);
+  EXPECT_EQ(latent, (std::vector<float>{108, 109, 110, 111}));
+
+  const float three[3] = {1, 2, 3};
+  write_npy(tmp / "fortran.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (3,), }", three,
+            12);
+  EXPECT_NE(message_of([&] {
+              convert_arrays(tmp / "fortran.npy", tmp / "x", ShardLayout{});
+            }).find("Fortran"),
+            std::string::npos);
+  write_npy(tmp / "ints.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }", three,
+            12);
+  EXPECT_NE(message_of([&] {
+              convert_arrays(tmp / "ints.npy", tmp / "x", ShardLayout{});
+            }).find("float32"),
+            std::string::npos);
+  write_npy(tmp / "short.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", three,
+            12);
+  EXPECT_NE(message_of([&] {
+              convert_arrays(tmp / "short.npy", tmp / "x", ShardLayout{});
+            }).find("truncated"),
+            std::string::npos);
+  const float nan[3] = {1, std::nanf(""), 3};
+  write_npy(tmp / "nan.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", nan, 12);
+  EXPECT_NE(
+      message_of([&] { convert_arrays(tmp / "nan.npy", tmp / "x", ShardLayout{}); }).find("NaN"),
+      std::string::npos);
+  std::ofstream(tmp / "text.dat") << "hello";
+  EXPECT_NE(message_of([&] {
+              convert_arrays(tmp / "text.dat", tmp / "x", ShardLayout{});
+            }).find("neither"),
+            std::string::npos);
+  EXPECT_FALSE(fs::exists(tmp / "x"));
 }
 
 TEST(Dataset, FlippedByteMissingShardAndBadManifestsAreCaught) {
