@@ -60,7 +60,6 @@ endif()
 
 find_package(HDF5 REQUIRED COMPONENTS C)
 find_package(nlohmann_json REQUIRED)
-find_package(OpenSSL REQUIRED COMPONENTS Crypto)
 find_package(ZLIB REQUIRED)
 # stb (image decoding) ships no CMake config; Debian builds it into libstb.
 find_path(STB_INCLUDE_DIR stb/stb_image.h REQUIRED)

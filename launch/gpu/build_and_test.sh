@@ -32,7 +32,7 @@ export LD_LIBRARY_PATH=$libs:$libs/hdf5/serial${NCCL_ROOT:+:$NCCL_ROOT/lib}${LD_
 start=$(date +%s)
 cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
   -DCMAKE_PREFIX_PATH="$prefix;$torch_prefix" -DHDF5_ROOT="$libs/hdf5/serial" \
-  -DOPENSSL_ROOT_DIR="$prefix" -DZLIB_ROOT="$prefix" \
+  -DZLIB_ROOT="$prefix" \
   -DOCM_WITH_CUDA=ON -DOCM_WITH_NCCL=ON -DOCM_WITH_MPI=AUTO 2>&1 | tee "$out/configure.log" | tail -3
 cmake --build build-gpu -j"$(nproc)" 2>&1 | tee "$out/build.log" | tail -3
 echo "build seconds: $(($(date +%s) - start))" | tee -a "$out/host.txt"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a Debian bookworm build machine. Assembles, from Debian's own packages, the C++
 # dependencies that a GPU host with only a CUDA PyTorch install lacks (HDF5, yaml-cpp, spdlog,
-# fmt, CLI11, stb, GoogleTest, nlohmann-json, OpenSSL, zlib), unpacked into deps/gpu-prefix
+# fmt, CLI11, stb, GoogleTest, nlohmann-json, zlib), unpacked into deps/gpu-prefix
 # (ignored by git), small enough to copy along with the source tree. launch/gpu/build_and_test.sh
 # uses it on the GPU host.
 set -euo pipefail
@@ -14,7 +14,7 @@ packages=(
   libspdlog-dev libspdlog1.10 libfmt-dev libfmt9
   libcli11-dev libstb-dev libstb0
   libgtest-dev
-  nlohmann-json3-dev libssl-dev libssl3 zlib1g-dev zlib1g
+  nlohmann-json3-dev zlib1g-dev zlib1g
 )
 
 download=$(mktemp -d)
@@ -26,7 +26,8 @@ mkdir -p "$prefix"
 for deb in "$download"/*.deb; do dpkg-deb -x "$deb" "$prefix"; done
 # Only what a build and its binaries need: headers, shared and static libraries, CMake configs.
 rm -rf "$prefix"/usr/share/doc "$prefix"/usr/share/man "$prefix"/usr/share/lintian "$prefix"/usr/src
-find "$prefix" -name '*.a' -path '*hdf5*' -delete
+# Static archives are not linked (except GoogleTest's, which ships only those).
+find "$prefix" -name '*.a' ! -name 'libgtest*' ! -name 'libgmock*' -delete
 # Debian's dev symlinks are absolute (/usr/lib/...); make them relative so they resolve here.
 find "$prefix" -type l | while read -r link; do
   target=$(readlink "$link")
