@@ -19,7 +19,7 @@ packages=(
 
 download=$(mktemp -d)
 trap 'rm -rf "$download"' EXIT
-chmod 755 "$download"  # apt-get download runs as the _apt user where it can
+chown _apt "$download" 2>/dev/null || true  # apt-get download writes as the _apt user where it can
 (cd "$download" && apt-get download "${packages[@]}" >/dev/null)
 rm -rf "$prefix"
 mkdir -p "$prefix"
