@@ -1,8 +1,8 @@
 #include "bench/loader_bench.h"
 
 #include <chrono>
-#include <filesystem>
 
+#include "common/files.h"
 #include "common/seeding.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -10,8 +10,6 @@
 
 namespace ocm::bench {
 namespace {
-
-namespace fs = std::filesystem;
 
 struct Layout {
   std::string name;
@@ -51,8 +49,8 @@ void generate(const std::string& dir, int64_t size, int64_t channels, int64_t co
 
 int64_t directory_bytes(const std::string& dir) {
   int64_t total = 0;
-  for (const auto& entry : fs::directory_iterator(dir))
-    total += static_cast<int64_t>(entry.file_size());
+  for (const auto& entry : files::list_directory(dir))
+    total += files::file_size(files::join(dir, entry.name));
   return total;
 }
 
@@ -71,11 +69,10 @@ void run_loader_bench(const LoaderBenchOptions& options, std::ostream& out) {
     }
     for (const Layout& layout : layouts) {
       const std::string dir =
-          (fs::path(options.dir) / ("images-" + std::to_string(size) + "-" +
-                                    std::to_string(options.count) + "-" + layout.name))
-              .string();
-      if (!fs::exists(dir)) {
-        fs::create_directories(options.dir);
+          files::join(options.dir, "images-" + std::to_string(size) + "-" +
+                                       std::to_string(options.count) + "-" + layout.name);
+      if (!files::exists(dir)) {
+        files::create_directories(options.dir);
         generate(dir, size, options.channels, options.count, layout.layout);
       }
       const data::Dataset dataset(dir);

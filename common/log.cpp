@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <filesystem>
 #include <memory>
 #include <vector>
 
@@ -13,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "common/text.h"
 
 namespace ocm {
@@ -58,14 +58,13 @@ void init_logging(const LogSetup& setup) {
   if (setup.rank == 0)
     sinks.push_back(std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
   if (!setup.rank_file_dir.empty()) {
-    const std::filesystem::path path = std::filesystem::path(setup.rank_file_dir) /
-                                       ("rank-" + std::to_string(setup.rank) + ".log");
-    std::error_code error;
-    std::filesystem::create_directories(setup.rank_file_dir, error);
+    const std::string path =
+        files::join(setup.rank_file_dir, "rank-" + std::to_string(setup.rank) + ".log");
+    files::create_directories(setup.rank_file_dir);
     try {
-      sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(path.string()));
+      sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(path));
     } catch (const spdlog::spdlog_ex& e) {
-      throw UserError(path.string(), "cannot open the log file (" + std::string(e.what()) + ")",
+      throw UserError(path, "cannot open the log file (" + std::string(e.what()) + ")",
                       "a writable run directory");
     }
   }

@@ -2,18 +2,16 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 #include <regex>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "data/converters.h"
 #include "data/hdf5.h"
 
 namespace ocm::data {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr int64_t kBlockBytes = 64 << 20;  // converted a block of rows at a time
 
@@ -75,8 +73,8 @@ class NpySource : public ArraySource {
     set_shape(path, dims);
     data_offset_ = static_cast<int64_t>(in_.tellg());
     const int64_t expected = data_offset_ + rows * row_values() * (double_ ? 8 : 4);
-    if (static_cast<int64_t>(fs::file_size(path)) != expected) {
-      throw UserError(path, "is " + std::to_string(fs::file_size(path)) + " bytes",
+    if (files::file_size(path) != expected) {
+      throw UserError(path, "is " + std::to_string(files::file_size(path)) + " bytes",
                       std::to_string(expected) + " for the shape in its header",
                       "The file may be truncated.");
     }
@@ -169,7 +167,7 @@ void convert_arrays(const std::string& source, const std::string& out_dir,
   silence_hdf5_errors();
   std::vector<std::pair<std::string, std::unique_ptr<ArraySource>>> splits;
   Hid file;
-  if (fs::path(source).extension() == ".npy") {
+  if (files::extension(source) == ".npy") {
     splits.emplace_back("train", std::make_unique<NpySource>(source));
   } else {
     if (H5Fis_hdf5(source.c_str()) <= 0) {
@@ -192,7 +190,7 @@ void convert_arrays(const std::string& source, const std::string& out_dir,
   header.kind = "arrays";
   header.dtype = "float32";
   header.element_shape = splits.front().second->element_shape;
-  header.source = "float arrays from " + fs::absolute(source).string();
+  header.source = "float arrays from " + files::absolute(source);
   for (const auto& [name, split] : splits) {
     if (split->element_shape != header.element_shape) {
       throw UserError(source + ":" + name, "has another element shape than " + splits.front().first,

@@ -2,18 +2,16 @@
 
 #include <array>
 #include <cstring>
-#include <filesystem>
 #include <map>
 #include <memory>
 #include <vector>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "data/converters.h"
 
 namespace ocm::data {
 namespace {
-
-namespace fs = std::filesystem;
 
 constexpr int64_t kRecordBytes = 1 + 3 * 32 * 32;
 constexpr int64_t kMaxMemberBytes = int64_t{1} << 30;
@@ -58,7 +56,7 @@ std::map<std::string, std::vector<uint8_t>> read_tarball(const std::string& path
                       "a CIFAR-10 batch file");
     }
     const int64_t padded = (size + 511) / 512 * 512;
-    const std::string base = fs::path(name).filename().string();
+    const std::string base = files::filename(name);
     if (header[156] == '0' || header[156] == '\0') {
       if (is_batch(base)) {
         std::vector<uint8_t> bytes(static_cast<size_t>(padded));
@@ -76,19 +74,19 @@ std::map<std::string, std::vector<uint8_t>> read_tarball(const std::string& path
 
 std::map<std::string, std::vector<uint8_t>> read_folder(const std::string& dir) {
   std::map<std::string, std::vector<uint8_t>> members;
-  const fs::path inner = fs::path(dir) / "cifar-10-batches-bin";
-  const fs::path root = fs::is_directory(inner) ? inner : fs::path(dir);
+  const std::string inner = files::join(dir, "cifar-10-batches-bin");
+  const std::string root = files::is_directory(inner) ? inner : dir;
   for (const char* name : kBatches) {
-    const fs::path path = root / name;
-    if (!fs::exists(path))
+    const std::string path = files::join(root, name);
+    if (!files::exists(path))
       continue;
-    const auto size = fs::file_size(path);
-    if (size > static_cast<uintmax_t>(kMaxMemberBytes))
-      throw UserError(path.string(), "is over 1 GiB", "a CIFAR-10 batch file");
-    std::vector<uint8_t> bytes(size);
+    const int64_t size = files::file_size(path);
+    if (size < 0 || size > kMaxMemberBytes)
+      throw UserError(path, "is unreadable or over 1 GiB", "a CIFAR-10 batch file");
+    std::vector<uint8_t> bytes(static_cast<size_t>(size));
     std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);
     if (!file || std::fread(bytes.data(), 1, bytes.size(), file.get()) != bytes.size()) {
-      throw UserError(path.string(), "cannot be read", "a readable CIFAR-10 batch file");
+      throw UserError(path, "cannot be read", "a readable CIFAR-10 batch file");
     }
     members[name] = std::move(bytes);
   }
@@ -99,14 +97,14 @@ std::map<std::string, std::vector<uint8_t>> read_folder(const std::string& dir) 
 
 void convert_cifar10(const std::string& source, const std::string& out_dir,
                      const ShardLayout& layout) {
-  const auto members = fs::is_directory(source) ? read_folder(source) : read_tarball(source);
+  const auto members = files::is_directory(source) ? read_folder(source) : read_tarball(source);
   Manifest header;
   header.kind = "images";
   header.dtype = "uint8";
   header.element_shape = {32, 32, 3};
   header.has_labels = true;
   header.num_classes = 10;
-  header.source = "CIFAR-10 binary version from " + fs::absolute(source).string();
+  header.source = "CIFAR-10 binary version from " + files::absolute(source);
   // Check everything before the writer creates anything.
   for (const char* name : kBatches) {
     const auto found = members.find(name);

@@ -6,15 +6,13 @@
 
 #include <algorithm>
 #include <cstring>
-#include <filesystem>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "data/sha256.h"
 
 namespace ocm::data {
 namespace {
-
-namespace fs = std::filesystem;
 
 const char* element_dataset(const Manifest& m) {
   return m.kind == "images" ? "images" : "arrays";
@@ -97,25 +95,22 @@ DatasetWriter::DatasetWriter(std::string out_dir, Manifest header, const ShardLa
   manifest_.splits.clear();
   if (part_.index != 0)
     return;
-  if (fs::exists(out_dir_)) {
+  if (files::exists(out_dir_)) {
     throw UserError(out_dir_, "already exists", "a new output directory",
                     "Remove it or choose another --out; nothing was written.");
   }
   // A .partial directory left by an interrupted conversion is never a dataset: start afresh.
-  std::error_code error;
-  fs::remove_all(temp_dir_, error);
-  fs::create_directories(temp_dir_, error);
-  if (error) {
-    throw UserError(temp_dir_, "cannot be created (" + error.message() + ")",
-                    "a writable parent directory");
+  files::remove_tree(temp_dir_);
+  const std::string error = files::create_directories(temp_dir_);
+  if (!error.empty()) {
+    throw UserError(temp_dir_, "cannot be created (" + error + ")", "a writable parent directory");
   }
 }
 
 DatasetWriter::~DatasetWriter() {
   open_.clear();
   if (!committed_ && part_.index == 0) {
-    std::error_code ignored;
-    fs::remove_all(temp_dir_, ignored);
+    files::remove_tree(temp_dir_);
   }
 }
 
@@ -131,7 +126,7 @@ void DatasetWriter::append(const std::string& split, const void* elements, const
       shard = std::make_unique<OpenShard>();
       shard->file = shard_name(next_shard_++);
       shard->begin = manifest_.splits[split].count;
-      const std::string path = (fs::path(temp_dir_) / shard->file).string();
+      const std::string path = files::join(temp_dir_, shard->file);
       shard->file_id = Hid(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT));
       if (!shard->file_id.valid())
         throw UserError(path, "cannot be created", "a writable output directory");
@@ -159,7 +154,7 @@ void DatasetWriter::append(const std::string& split, const void* elements, const
       }
     }
     const int64_t take = std::min(n, shard_capacity_ - shard->count);
-    const std::string where = (fs::path(temp_dir_) / shard->file).string();
+    const std::string where = files::join(temp_dir_, shard->file);
     append_rows(shard->elements.get(), memory_type(manifest_),
                 dims_of(take, manifest_.element_shape), static_cast<hsize_t>(shard->count), bytes,
                 where);
@@ -177,7 +172,7 @@ void DatasetWriter::append(const std::string& split, const void* elements, const
 
 void DatasetWriter::close_shard(const std::string& split) {
   auto& shard = open_[split];
-  const std::string path = (fs::path(temp_dir_) / shard->file).string();
+  const std::string path = files::join(temp_dir_, shard->file);
   if (H5Fflush(shard->file_id.get(), H5F_SCOPE_LOCAL) < 0)
     throw UserError(path, "could not be flushed", "free disk space");
   ShardEntry entry{shard->file, shard->begin, shard->begin + shard->count, ""};
@@ -224,7 +219,7 @@ void DatasetWriter::commit_parts(const std::vector<std::string>& parts) {
                     "a new output directory", "The converted data is kept in " + temp_dir_ + ".");
   }
   committed_ = true;
-  fsync_path(fs::absolute(out_dir_).parent_path().string());
+  fsync_path(files::parent(files::absolute(out_dir_)));
 }
 
 struct Dataset::Shard {
@@ -243,7 +238,7 @@ const Dataset::Shard& Dataset::shard(const std::string& split, size_t position) 
     return *slot;
   silence_hdf5_errors();
   const ShardEntry& entry = manifest_.split(split, dir_).shards[position];
-  const std::string path = (fs::path(dir_) / entry.file).string();
+  const std::string path = files::join(dir_, entry.file);
   const std::string hint = "Run `ocm data verify " + dir_ + "` to check every shard.";
   auto s = std::make_unique<Shard>();
   s->file_id = Hid(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
@@ -318,7 +313,7 @@ void Dataset::read(const std::string& split, const std::vector<int64_t>& indices
                         nullptr);
     if (H5Dread(s.elements.get(), memory_type(manifest_), memory_space.get(), file_space.get(),
                 H5P_DEFAULT, bytes + static_cast<int64_t>(i) * element_bytes) < 0) {
-      throw UserError((fs::path(dir_) / entry.shards[position].file).string(), "could not be read",
+      throw UserError(files::join(dir_, entry.shards[position].file), "could not be read",
                       "an intact shard", "Run `ocm data verify " + dir_ + "`.");
     }
     if (labels != nullptr && manifest_.has_labels)
@@ -332,8 +327,8 @@ int64_t verify_dataset(const std::string& dir) {
   for (const auto& [name, split] : dataset.manifest().splits) {
     for (size_t i = 0; i < split.shards.size(); ++i) {
       const ShardEntry& entry = split.shards[i];
-      const std::string path = (fs::path(dir) / entry.file).string();
-      if (!fs::exists(path))
+      const std::string path = files::join(dir, entry.file);
+      if (!files::exists(path))
         throw UserError(path, "is missing", "every shard the manifest lists");
       const std::string digest = sha256_file(path);
       if (digest != entry.sha256) {

@@ -3,19 +3,17 @@
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <memory>
 #include <set>
 
 #include <spdlog/spdlog.h>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "data/converters.h"
 
 namespace ocm::data {
 namespace {
-
-namespace fs = std::filesystem;
 
 // Note [parallel conversion]
 // Every rank lists the same files in the same (sorted) order and converts its contiguous share
@@ -25,20 +23,19 @@ namespace fs = std::filesystem;
 // shards are cut. Unreadable images are skipped with a warning naming the file (one bad JPEG
 // in a million should not stop an ImageNet conversion); a split left with no image is an error.
 
-bool is_image_name(const fs::path& path) {
-  std::string extension = path.extension().string();
+bool is_image_name(const std::string& path) {
+  std::string extension = files::extension(path);
   std::transform(extension.begin(), extension.end(), extension.begin(),
                  [](unsigned char c) { return std::tolower(c); });
   return extension == ".jpg" || extension == ".jpeg" || extension == ".png";
 }
 
-std::vector<std::string> sorted_subdirectories(const fs::path& dir) {
+std::vector<std::string> sorted_subdirectories(const std::string& dir) {
   std::vector<std::string> names;
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.is_directory())
-      names.push_back(entry.path().filename().string());
+  for (const auto& entry : files::list_directory(dir)) {
+    if (entry.is_directory)
+      names.push_back(entry.name);
   }
-  std::sort(names.begin(), names.end());
   return names;
 }
 
@@ -108,22 +105,22 @@ void convert_folder(const std::string& source, const std::string& out_dir, int64
     throw UserError("--resolution", "is " + std::to_string(resolution),
                     "an image size in [1, 4096]");
   }
-  if (!fs::is_directory(source))
+  if (!files::is_directory(source))
     throw UserError(source, "is not a directory", "a folder of class folders of images");
   // Splits: train/ (with val/ and test/ when present) holding class folders, or class folders
   // directly.
-  std::vector<std::pair<std::string, fs::path>> splits;
-  if (fs::is_directory(fs::path(source) / "train")) {
+  std::vector<std::pair<std::string, std::string>> splits;
+  if (files::is_directory(files::join(source, "train"))) {
     for (const char* name : {"train", "val", "test"}) {
-      if (fs::is_directory(fs::path(source) / name))
-        splits.emplace_back(name, fs::path(source) / name);
+      if (files::is_directory(files::join(source, name)))
+        splits.emplace_back(name, files::join(source, name));
     }
   } else {
-    splits.emplace_back("train", fs::path(source));
+    splits.emplace_back("train", source);
   }
   const std::vector<std::string> classes = sorted_subdirectories(splits.front().second);
   if (classes.empty()) {
-    throw UserError(splits.front().second.string(), "has no class folders",
+    throw UserError(splits.front().second, "has no class folders",
                     "one sub-folder of images per class");
   }
   std::map<std::string, std::vector<Item>> items;
@@ -131,21 +128,22 @@ void convert_folder(const std::string& source, const std::string& out_dir, int64
     for (const std::string& class_name : sorted_subdirectories(dir)) {
       const auto found = std::find(classes.begin(), classes.end(), class_name);
       if (found == classes.end()) {
-        throw UserError((dir / class_name).string(),
-                        "is a class that " + splits.front().second.string() + " lacks",
+        throw UserError(files::join(dir, class_name),
+                        "is a class that " + splits.front().second + " lacks",
                         "the same class folders in every split");
       }
-      std::vector<std::string> files;
-      for (const auto& entry : fs::directory_iterator(dir / class_name)) {
-        if (entry.is_regular_file() && is_image_name(entry.path()))
-          files.push_back(entry.path().string());
+      std::vector<std::string> images;
+      const std::string class_dir = files::join(dir, class_name);
+      for (const auto& entry : files::list_directory(class_dir)) {
+        if (entry.is_regular_file && is_image_name(entry.name))
+          images.push_back(files::join(class_dir, entry.name));
       }
-      std::sort(files.begin(), files.end());
-      for (auto& file : files)
+      std::sort(images.begin(), images.end());
+      for (auto& file : images)
         items[split].push_back({std::move(file), found - classes.begin()});
     }
     if (items[split].empty())
-      throw UserError(dir.string(), "holds no .jpg, .jpeg or .png files", "images");
+      throw UserError(dir, "holds no .jpg, .jpeg or .png files", "images");
   }
 
   Manifest header;
@@ -154,8 +152,8 @@ void convert_folder(const std::string& source, const std::string& out_dir, int64
   header.element_shape = {resolution, resolution, 3};
   header.has_labels = true;
   header.num_classes = static_cast<int64_t>(classes.size());
-  header.source = "image folder " + fs::absolute(source).string() +
-                  ", centre crop, area resampling to " + std::to_string(resolution);
+  header.source = "image folder " + files::absolute(source) + ", centre crop, area resampling to " +
+                  std::to_string(resolution);
   std::unique_ptr<DatasetWriter> writer;
   if (group.rank == 0)
     writer = std::make_unique<DatasetWriter>(out_dir, header, layout, WriterPart{0, group.world});

@@ -1,11 +1,11 @@
 #include <zlib.h>
 
 #include <array>
-#include <filesystem>
 #include <memory>
 #include <vector>
 
 #include "common/error.h"
+#include "common/files.h"
 #include "data/converters.h"
 #include "data/dataset.h"
 
@@ -72,7 +72,6 @@ IdxArray read_idx(const std::string& path, int rank) {
 
 void convert_idx(const std::string& name, const std::string& source_dir, const std::string& out_dir,
                  const ShardLayout& layout) {
-  namespace fs = std::filesystem;
   struct Pair {
     const char* split;
     const char* images;
@@ -82,8 +81,8 @@ void convert_idx(const std::string& name, const std::string& source_dir, const s
                         {"test", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"}};
   std::vector<std::pair<IdxArray, IdxArray>> loaded;
   for (const Pair& pair : pairs) {
-    const std::string images_path = (fs::path(source_dir) / pair.images).string();
-    const std::string labels_path = (fs::path(source_dir) / pair.labels).string();
+    const std::string images_path = files::join(source_dir, pair.images);
+    const std::string labels_path = files::join(source_dir, pair.labels);
     IdxArray images = read_idx(images_path, 3);
     IdxArray labels = read_idx(labels_path, 1);
     if (images.dims[0] != labels.dims[0]) {
@@ -108,7 +107,7 @@ void convert_idx(const std::string& name, const std::string& source_dir, const s
   header.element_shape = {loaded[0].first.dims[1], loaded[0].first.dims[2], 1};
   header.has_labels = true;
   header.num_classes = 10;
-  header.source = name + " IDX files from " + fs::absolute(source_dir).string();
+  header.source = name + " IDX files from " + files::absolute(source_dir);
   DatasetWriter writer(out_dir, header, layout);
   for (size_t i = 0; i < loaded.size(); ++i) {
     const auto& [images, labels] = loaded[i];

@@ -3,7 +3,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <filesystem>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -11,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/files.h"
 
 namespace ocm::data {
 namespace {
@@ -95,14 +97,13 @@ const SplitEntry& Manifest::split(const std::string& name, const std::string& da
 }
 
 Manifest read_manifest(const std::string& dataset_dir) {
-  const std::string file = (std::filesystem::path(dataset_dir) / "manifest.json").string();
-  std::error_code error;
-  const auto size = std::filesystem::file_size(file, error);
-  if (error) {
-    throw UserError(file, "cannot be read (" + error.message() + ")",
+  const std::string file = files::join(dataset_dir, "manifest.json");
+  const int64_t size = files::file_size(file);
+  if (size < 0) {
+    throw UserError(file, "cannot be read (" + std::string(std::strerror(errno)) + ")",
                     "a dataset directory made by `ocm data prepare`");
   }
-  if (static_cast<int64_t>(size) > kMaxManifestBytes) {
+  if (size > kMaxManifestBytes) {
     throw UserError(file, "is " + std::to_string(size) + " bytes", "at most 64 MiB");
   }
   std::ifstream in(file);
@@ -214,7 +215,7 @@ std::string manifest_to_json(const Manifest& m) {
 }
 
 void write_manifest(const Manifest& m, const std::string& dir) {
-  const std::string path = (std::filesystem::path(dir) / "manifest.json").string();
+  const std::string path = files::join(dir, "manifest.json");
   const std::string text = manifest_to_json(m);
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
