@@ -23,12 +23,6 @@ foreach(option OCM_WITH_CUDA OCM_WITH_NCCL OCM_WITH_MPI)
 endforeach()
 
 find_package(Torch REQUIRED)
-# Note [libstdc++ before libtorch]
-# PyTorch's wheels export their own copies of some libstdc++ symbols (std::filesystem among
-# them), and an executable that lists libtorch before libstdc++ binds to those copies; on a GPU
-# host std::filesystem::remove_all then jumped to address 0. Naming libstdc++ first in every
-# link makes the dynamic linker resolve the standard library to the standard library.
-add_link_options("LINKER:--push-state,--no-as-needed" "-lstdc++" "LINKER:--pop-state")
 # A CUDA-enabled LibTorch exports torch_cuda; Debian's CPU build does not.
 if(TARGET torch_cuda)
   set(ocm_torch_has_cuda ON)
