@@ -15,6 +15,7 @@ Loader::Loader(const Dataset& dataset, const GlobalBatchSampler& sampler, Loader
     : dataset_(dataset),
       sampler_(sampler),
       options_(std::move(options)),
+      pin_memory_(options_.pin_memory && torch::cuda::is_available()),
       next_step_(options_.start_step) {
   if (options_.threads < 1 || options_.queue_depth < 1) {
     throw UserError("loader", "needs at least one thread and a queue depth of one",
@@ -85,7 +86,7 @@ Batch Loader::build(int64_t step) const {
 
   std::vector<int64_t> shape = {count};
   shape.insert(shape.end(), m.element_shape.begin(), m.element_shape.end());
-  const auto host = torch::TensorOptions().pinned_memory(options_.pin_memory);
+  const auto host = torch::TensorOptions().pinned_memory(pin_memory_);
   torch::Tensor labels;
   if (m.has_labels)
     labels = torch::empty({count}, host.dtype(torch::kInt64));

@@ -25,7 +25,8 @@ struct LoaderOptions {
   int queue_depth = 4;  // ready batches kept ahead of the trainer
   bool horizontal_flip = false;
   uint64_t seed = 0;
-  bool pin_memory = false;  // page-locked host tensors for asynchronous copies to a GPU
+  // Page-locked host tensors, for asynchronous copies to a GPU; only when CUDA is available.
+  bool pin_memory = true;
 };
 
 struct Batch {
@@ -59,6 +60,7 @@ class Loader {
   const Dataset& dataset_;
   const GlobalBatchSampler& sampler_;
   LoaderOptions options_;
+  bool pin_memory_;
   std::mutex mutex_;
   std::condition_variable changed_;
   std::map<int64_t, Batch> ready_;

@@ -245,7 +245,7 @@ TEST(Cifar10Converter, TarballAndFolderGiveTheRecordsAsHwcImages) {
                static_cast<std::streamsize>(bytes.size()));
   }
   convert_cifar10(tmp / "extracted", tmp / "from-folder", ShardLayout{});
-  for (const std::string dir : {tmp / "from-tar", tmp / "from-folder"}) {
+  for (const std::string& dir : {tmp / "from-tar", tmp / "from-folder"}) {
     EXPECT_EQ(verify_dataset(dir), 18);
     const Dataset dataset(dir);
     EXPECT_EQ(dataset.size("train"), 15);
@@ -553,8 +553,9 @@ TEST(Loader, BatchesAreDeterministicWorldSizeInvariantAndResumable) {
     EXPECT_EQ(single[i].data.sizes(), (std::vector<int64_t>{8, 1, 4, 3}));
     EXPECT_LE(single[i].data.max().item<float>(), 1.0f);
     EXPECT_GE(single[i].data.min().item<float>(), -1.0f);
-    if (i >= 6)
+    if (i >= 6) {
       EXPECT_TRUE(torch::equal(single[i].data, resumed[i - 6].data)) << i;
+    }
   }
   const auto rank0 = run(0, 2, 0, 10, 2);
   const auto rank1 = run(1, 2, 0, 10, 2);
