@@ -25,6 +25,10 @@ CommandRunner configure(CLI::App& command) {
   loader->add_option("--batch", options->batch, "Batch size")->check(CLI::PositiveNumber);
   loader->add_option("--steps", options->steps, "Batches timed per setting")
       ->check(CLI::Range(2, 1000000));
+  loader
+      ->add_option("--shard-size", options->shard_bytes,
+                   "Bytes per shard of the generated datasets")
+      ->check(CLI::PositiveNumber);
   loader->add_flag("--compare-layouts", options->compare_layouts,
                    "Also time one-image chunks, 64-image chunks and gzip-compressed chunks");
   return [options]() {

@@ -58,9 +58,9 @@ int64_t directory_bytes(const std::string& dir) {
 
 void run_loader_bench(const LoaderBenchOptions& options, std::ostream& out) {
   for (const int64_t size : options.sizes) {
-    std::vector<Layout> layouts = {{"default", {}}};
+    std::vector<Layout> layouts = {{"default", {options.shard_bytes, 0, 0}}};
     if (options.compare_layouts) {
-      const int64_t shard = int64_t{1} << 30;
+      const int64_t shard = options.shard_bytes;
       const int64_t image_bytes = size * size * options.channels;
       layouts.push_back(
           {"chunk-16KiB", {shard, std::max<int64_t>(1, (16 << 10) / image_bytes), 0}});
@@ -90,6 +90,7 @@ void run_loader_bench(const LoaderBenchOptions& options, std::ostream& out) {
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         out << "{\"bench\":\"loader\",\"size\":" << size << ",\"channels\":" << options.channels
+            << ",\"shards\":" << dataset.manifest().split("train", dir).shards.size()
             << ",\"layout\":\"" << layout.name << "\",\"images\":" << options.count
             << ",\"dataset_bytes\":" << directory_bytes(dir) << ",\"threads\":" << threads
             << ",\"batch\":" << options.batch << ",\"images_per_s\":"

@@ -15,7 +15,8 @@ struct LoaderBenchOptions {
   std::vector<int> threads = {1, 2};
   int64_t batch = 128;
   int64_t steps = 100;
-  bool compare_layouts = false;  // also time one-image chunks, 64-image chunks and gzip
+  int64_t shard_bytes = 64 << 20;  // small shards, so reads cross many of them
+  bool compare_layouts = false;    // also time 16 KiB chunks, 64-image chunks and gzip
 };
 
 // Generates synthetic image datasets (smooth gradients plus noise, so compression has something
