@@ -8,7 +8,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "data/converters.h"
-#include "data/hdf5.h"
+#include "common/hdf5.h"
 
 namespace ocm::data {
 namespace {

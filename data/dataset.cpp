@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "data/sha256.h"
+#include "common/sha256.h"
 
 namespace ocm::data {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "data/hdf5.h"
+#include "common/hdf5.h"
 #include "data/manifest.h"
 
 namespace ocm::data {

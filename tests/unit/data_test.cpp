@@ -19,7 +19,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/sampler.h"
-#include "data/sha256.h"
+#include "common/sha256.h"
 
 namespace ocm::data {
 namespace {

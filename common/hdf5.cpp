@@ -1,6 +1,6 @@
-#include "data/hdf5.h"
+#include "common/hdf5.h"
 
-namespace ocm::data {
+namespace ocm {
 
 void Hid::reset() {
   if (id_ < 0)
@@ -41,4 +41,4 @@ void silence_hdf5_errors() {
   silenced = true;
 }
 
-}  // namespace ocm::data
+}  // namespace ocm

@@ -1,5 +1,5 @@
 // SHA-256 (FIPS 180-4), written here so that checksums need no crypto library on any host.
-#include "data/sha256.h"
+#include "common/sha256.h"
 
 #include <array>
 #include <cstdint>
@@ -9,7 +9,7 @@
 
 #include "common/error.h"
 
-namespace ocm::data {
+namespace ocm {
 namespace {
 
 constexpr std::array<uint32_t, 64> kRoundConstants = {
@@ -121,4 +121,4 @@ std::string sha256_file(const std::string& path) {
   return hash.hex_digest();
 }
 
-}  // namespace ocm::data
+}  // namespace ocm

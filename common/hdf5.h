@@ -1,12 +1,12 @@
 #pragma once
-// Thin RAII over the HDF5 C API, for data/ only.
+// Thin RAII over the HDF5 C API.
 
 #include <hdf5.h>
 
 #include <string>
 #include <utility>
 
-namespace ocm::data {
+namespace ocm {
 
 // Owns an HDF5 identifier and closes it with the matching H5*close.
 class Hid {
@@ -35,4 +35,4 @@ class Hid {
 // every thread before its first HDF5 call.
 void silence_hdf5_errors();
 
-}  // namespace ocm::data
+}  // namespace ocm

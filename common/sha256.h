@@ -2,9 +2,9 @@
 
 #include <string>
 
-namespace ocm::data {
+namespace ocm {
 
 // Lowercase hex SHA-256 of a file's bytes. Throws UserError when it cannot be read.
 std::string sha256_file(const std::string& path);
 
-}  // namespace ocm::data
+}  // namespace ocm
