@@ -1,0 +1,323 @@
+#include "checkpoints/checkpoint.h"
+
+#include <fcntl.h>
+#include <hdf5.h>
+#include <stdio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/hdf5.h"
+#include "common/sha256.h"
+
+namespace ocm::checkpoints {
+namespace {
+
+using nlohmann::json;
+
+constexpr int kMaxRank = 8;
+
+std::string step_name(int64_t step, const char* suffix) {
+  char name[64];
+  std::snprintf(name, sizeof name, "ckpt-%010lld%s", static_cast<long long>(step), suffix);
+  return name;
+}
+
+void fsync_path(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
+}
+
+// Writes `text` to `path` through a temporary file, fsync and rename.
+void write_atomically(const std::string& path, const std::string& text) {
+  const std::string temporary = path + ".tmp";
+  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const bool written = fd >= 0 &&
+                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+  if (fd >= 0)
+    ::close(fd);
+  if (!written || ::rename(temporary.c_str(), path.c_str()) != 0) {
+    throw UserError(path, std::string("could not be written (") + std::strerror(errno) + ")",
+                    "a writable run directory with free space");
+  }
+}
+
+struct TypeMap {
+  torch::ScalarType scalar;
+  hid_t file_type;
+  hid_t memory_type;
+};
+
+const std::vector<TypeMap>& type_map() {
+  static const std::vector<TypeMap> types = {{torch::kFloat32, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT},
+                                             {torch::kFloat64, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE},
+                                             {torch::kInt64, H5T_STD_I64LE, H5T_NATIVE_INT64},
+                                             {torch::kInt32, H5T_STD_I32LE, H5T_NATIVE_INT32},
+                                             {torch::kUInt8, H5T_STD_U8LE, H5T_NATIVE_UINT8}};
+  return types;
+}
+
+void write_attribute(hid_t object, const char* name, int64_t value) {
+  Hid space(H5Screate(H5S_SCALAR));
+  Hid attribute(H5Acreate2(object, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value);
+}
+
+void write_attribute(hid_t object, const char* name, const std::string& value) {
+  Hid space(H5Screate(H5S_SCALAR));
+  Hid type(H5Tcopy(H5T_C_S1));
+  H5Tset_size(type.get(), std::max<size_t>(1, value.size()));
+  Hid attribute(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
+  H5Awrite(attribute.get(), type.get(), value.empty() ? "" : value.c_str());
+}
+
+bool read_attribute(hid_t object, const char* name, int64_t* value) {
+  if (H5Aexists(object, name) <= 0)
+    return false;
+  Hid attribute(H5Aopen(object, name, H5P_DEFAULT));
+  return H5Aread(attribute.get(), H5T_NATIVE_INT64, value) >= 0;
+}
+
+bool read_attribute(hid_t object, const char* name, std::string* value) {
+  if (H5Aexists(object, name) <= 0)
+    return false;
+  Hid attribute(H5Aopen(object, name, H5P_DEFAULT));
+  Hid type(H5Aget_type(attribute.get()));
+  if (H5Tget_class(type.get()) != H5T_STRING)
+    return false;
+  std::vector<char> buffer(H5Tget_size(type.get()) + 1, '\0');
+  Hid memory(H5Tcopy(H5T_C_S1));
+  H5Tset_size(memory.get(), buffer.size());
+  if (H5Aread(attribute.get(), memory.get(), buffer.data()) < 0)
+    return false;
+  *value = buffer.data();
+  return true;
+}
+
+void write_hdf5(const std::string& path, const Checkpoint& c) {
+  silence_hdf5_errors();
+  Hid file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+  if (!file.valid())
+    throw UserError(path, "cannot be created", "a writable run directory");
+  write_attribute(file.get(), "format_version", kFormatVersion);
+  write_attribute(file.get(), "step", c.step);
+  write_attribute(file.get(), "phase", c.phase);
+  write_attribute(file.get(), "config_hash", c.config_hash);
+  write_attribute(file.get(), "world_size", c.world_size);
+  Hid links(H5Pcreate(H5P_LINK_CREATE));
+  H5Pset_create_intermediate_group(links.get(), 1);
+  for (const auto& [name, tensor] : c.tensors) {
+    const torch::Tensor cpu = tensor.detach().cpu().contiguous();
+    const auto type = std::find_if(type_map().begin(), type_map().end(),
+                                   [&](const TypeMap& t) { return t.scalar == cpu.scalar_type(); });
+    if (type == type_map().end()) {
+      throw std::logic_error("checkpoint tensor " + name + " has an unsupported dtype");
+    }
+    std::vector<hsize_t> dims(cpu.sizes().begin(), cpu.sizes().end());
+    Hid space(dims.empty() ? H5Screate(H5S_SCALAR)
+                           : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
+    Hid dataset(H5Dcreate2(file.get(), name.c_str(), type->file_type, space.get(), links.get(),
+                           H5P_DEFAULT, H5P_DEFAULT));
+    if (!dataset.valid() ||
+        (cpu.numel() > 0 && H5Dwrite(dataset.get(), type->memory_type, H5S_ALL, H5S_ALL,
+                                     H5P_DEFAULT, cpu.data_ptr()) < 0)) {
+      throw UserError(path, "could not be written (tensor " + name + ")", "free disk space");
+    }
+  }
+  if (H5Fflush(file.get(), H5F_SCOPE_LOCAL) < 0)
+    throw UserError(path, "could not be flushed", "free disk space");
+}
+
+// Collects the names of every dataset in the file.
+herr_t collect_dataset(hid_t, const char* name, const H5O_info_t* info, void* out) {
+  if (info->type == H5O_TYPE_DATASET)
+    static_cast<std::vector<std::string>*>(out)->push_back(name);
+  return 0;
+}
+
+struct Manifest {
+  std::string file;
+  int64_t bytes = 0;
+  std::string sha256;
+  int64_t step = 0;
+};
+
+Manifest read_manifest(const std::string& manifest_path) {
+  std::ifstream in(manifest_path);
+  if (!in)
+    throw UserError(manifest_path, "is missing", "the manifest written with every checkpoint");
+  std::stringstream text;
+  text << in.rdbuf();
+  try {
+    const json root = json::parse(text.str());
+    Manifest m{root.at("file").get<std::string>(), root.at("bytes").get<int64_t>(),
+               root.at("sha256").get<std::string>(), root.at("step").get<int64_t>()};
+    if (root.at("format_version").get<int64_t>() != kFormatVersion) {
+      throw UserError(manifest_path, "has format version " + root.at("format_version").dump(),
+                      "version " + std::to_string(kFormatVersion));
+    }
+    return m;
+  } catch (const json::exception& e) {
+    throw UserError(manifest_path, std::string("is not a checkpoint manifest (") + e.what() + ")",
+                    "the JSON written with every checkpoint");
+  }
+}
+
+std::string manifest_path_of(const std::string& checkpoint_path) {
+  const std::string name = files::filename(checkpoint_path);
+  const size_t dot = name.rfind(".h5");
+  return files::join(files::parent(checkpoint_path),
+                     (dot == std::string::npos ? name : name.substr(0, dot)) + ".json");
+}
+
+// Steps of the checkpoints in `dir` that have a manifest, newest first.
+std::vector<int64_t> manifest_steps(const std::string& dir) {
+  std::vector<int64_t> steps;
+  for (const auto& entry : files::list_directory(dir)) {
+    long long step = 0;
+    char tail[16] = {0};
+    if (std::sscanf(entry.name.c_str(), "ckpt-%lld.%15s", &step, tail) == 2 &&
+        std::string(tail) == "json") {
+      steps.push_back(step);
+    }
+  }
+  std::sort(steps.rbegin(), steps.rend());
+  return steps;
+}
+
+void prune(const std::string& dir, const Retention& retention) {
+  const std::vector<int64_t> steps = manifest_steps(dir);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const bool recent = static_cast<int64_t>(i) < std::max<int64_t>(1, retention.keep_last);
+    const bool milestone = retention.keep_every > 0 && steps[i] % retention.keep_every == 0;
+    if (recent || milestone)
+      continue;
+    ::unlink(files::join(dir, step_name(steps[i], ".json")).c_str());  // manifest first
+    ::unlink(files::join(dir, step_name(steps[i], ".h5")).c_str());
+  }
+}
+
+}  // namespace
+
+std::string save_checkpoint(const std::string& dir, const Checkpoint& checkpoint,
+                            const Retention& retention) {
+  const std::string error = files::create_directories(dir);
+  if (!error.empty())
+    throw UserError(dir, "cannot be created (" + error + ")", "a writable run directory");
+  const std::string name = step_name(checkpoint.step, ".h5");
+  const std::string path = files::join(dir, name);
+  const std::string temporary = path + ".tmp";
+  write_hdf5(temporary, checkpoint);
+  fsync_path(temporary);
+  const std::string digest = sha256_file(temporary);
+  const int64_t bytes = files::file_size(temporary);
+  if (::rename(temporary.c_str(), path.c_str()) != 0) {
+    throw UserError(path,
+                    std::string("could not be renamed into place (") + std::strerror(errno) + ")",
+                    "a writable run directory");
+  }
+  const json manifest = {{"format_version", kFormatVersion},
+                         {"file", name},
+                         {"bytes", bytes},
+                         {"sha256", digest},
+                         {"step", checkpoint.step}};
+  write_atomically(files::join(dir, step_name(checkpoint.step, ".json")), manifest.dump(2) + "\n");
+  write_atomically(files::join(dir, "latest"), name + "\n");
+  fsync_path(dir);
+  prune(dir, retention);
+  return path;
+}
+
+Checkpoint load_checkpoint(const std::string& path) {
+  silence_hdf5_errors();
+  const Manifest manifest = read_manifest(manifest_path_of(path));
+  const int64_t bytes = files::file_size(path);
+  if (bytes != manifest.bytes) {
+    throw UserError(path, "is " + std::to_string(bytes) + " bytes",
+                    std::to_string(manifest.bytes) + " as its manifest records",
+                    "The checkpoint is incomplete or damaged.");
+  }
+  const std::string digest = sha256_file(path);
+  if (digest != manifest.sha256) {
+    throw UserError(path, "has sha256 " + digest, manifest.sha256 + " as its manifest records",
+                    "The checkpoint is damaged.");
+  }
+  Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
+  if (!file.valid())
+    throw UserError(path, "cannot be opened as HDF5", "a checkpoint file");
+  Checkpoint c;
+  int64_t version = 0;
+  if (!read_attribute(file.get(), "format_version", &version) || version != kFormatVersion ||
+      !read_attribute(file.get(), "step", &c.step) ||
+      !read_attribute(file.get(), "phase", &c.phase) ||
+      !read_attribute(file.get(), "config_hash", &c.config_hash) ||
+      !read_attribute(file.get(), "world_size", &c.world_size)) {
+    throw UserError(path, "lacks the checkpoint attributes or has another format version",
+                    "format_version " + std::to_string(kFormatVersion) +
+                        ", step, phase, config_hash, world_size");
+  }
+  std::vector<std::string> names;
+  H5Ovisit(file.get(), H5_INDEX_NAME, H5_ITER_NATIVE, collect_dataset, &names);
+  for (const std::string& name : names) {
+    Hid dataset(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT));
+    Hid space(H5Dget_space(dataset.get()));
+    Hid type(H5Dget_type(dataset.get()));
+    const int rank = H5Sget_simple_extent_ndims(space.get());
+    if (rank < 0 || rank > kMaxRank)
+      throw UserError(path + ":" + name, "has rank " + std::to_string(rank), "at most 8");
+    std::vector<hsize_t> dims(rank);
+    H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+    const auto match = std::find_if(type_map().begin(), type_map().end(), [&](const TypeMap& t) {
+      return H5Tequal(type.get(), t.file_type) > 0;
+    });
+    if (match == type_map().end())
+      throw UserError(path + ":" + name, "has an unsupported type", "float, int or uint8 data");
+    int64_t count = 1;
+    std::vector<int64_t> shape;
+    for (const hsize_t d : dims) {
+      shape.push_back(static_cast<int64_t>(d));
+      count *= static_cast<int64_t>(d);
+      if (count * 8 >
+          bytes * 64 + 1024) {  // bounded by the file before allocating (compression aside)
+        throw UserError(path + ":" + name, "declares more data than the file holds",
+                        "a consistent checkpoint");
+      }
+    }
+    torch::Tensor tensor = torch::empty(shape, torch::TensorOptions().dtype(match->scalar));
+    if (count > 0 && H5Dread(dataset.get(), match->memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                             tensor.data_ptr()) < 0) {
+      throw UserError(path + ":" + name, "cannot be read", "an intact checkpoint");
+    }
+    c.tensors["/" == name.substr(0, 1) ? name.substr(1) : name] = tensor;
+  }
+  return c;
+}
+
+std::optional<Found> load_newest_valid(const std::string& dir) {
+  for (const int64_t step : manifest_steps(dir)) {
+    const std::string path = files::join(dir, step_name(step, ".h5"));
+    try {
+      return Found{path, load_checkpoint(path)};
+    } catch (const UserError& e) {
+      spdlog::warn("skipping checkpoint {}: {} Trying the previous one.", path, e.what());
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace ocm::checkpoints

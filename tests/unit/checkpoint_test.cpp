@@ -1,0 +1,158 @@
+#include "checkpoints/checkpoint.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+
+#include <fstream>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "common/files.h"
+
+namespace ocm::checkpoints {
+namespace {
+
+class CheckpointTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = files::join(files::temp_directory(),
+                       "ocm-checkpoint-test-" + std::to_string(::getpid()) + "-" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    files::remove_tree(dir_);
+  }
+  void TearDown() override { files::remove_tree(dir_); }
+
+  Checkpoint make(int64_t step) const {
+    torch::manual_seed(step);
+    Checkpoint c;
+    c.step = step;
+    c.phase = step < 5 ? "score" : "ocm";
+    c.config_hash = "abc123";
+    c.world_size = 2;
+    c.tensors["model/conv_in.weight"] = torch::randn({4, 3, 3, 3});
+    c.tensors["ema/conv_in.weight"] = torch::randn({4, 3, 3, 3}, torch::kFloat64);
+    c.tensors["optimizer/step"] = torch::tensor(step);
+    c.tensors["optimizer/flags"] = torch::randint(0, 255, {7}, torch::kUInt8);
+    return c;
+  }
+
+  std::string dir_;
+};
+
+TEST_F(CheckpointTest, RoundTripIsBitwiseAndLatestNamesIt) {
+  const Checkpoint saved = make(3);
+  const std::string path = save_checkpoint(dir_, saved, {});
+  const Checkpoint loaded = load_checkpoint(path);
+  EXPECT_EQ(loaded.step, 3);
+  EXPECT_EQ(loaded.phase, "score");
+  EXPECT_EQ(loaded.config_hash, "abc123");
+  EXPECT_EQ(loaded.world_size, 2);
+  ASSERT_EQ(loaded.tensors.size(), saved.tensors.size());
+  for (const auto& [name, tensor] : saved.tensors) {
+    ASSERT_TRUE(loaded.tensors.count(name)) << name;
+    EXPECT_EQ(loaded.tensors.at(name).scalar_type(), tensor.scalar_type()) << name;
+    EXPECT_TRUE(torch::equal(loaded.tensors.at(name), tensor)) << name;
+  }
+  std::ifstream latest(files::join(dir_, "latest"));
+  std::string named;
+  latest >> named;
+  EXPECT_EQ(files::join(dir_, named), path);
+}
+
+TEST_F(CheckpointTest, RetentionKeepsTheLastNAndEveryMth) {
+  for (int64_t step = 1; step <= 10; ++step)
+    save_checkpoint(dir_, make(step), {3, 4});
+  std::vector<std::string> kept;
+  for (const auto& entry : files::list_directory(dir_)) {
+    if (files::extension(entry.name) == ".h5")
+      kept.push_back(entry.name);
+  }
+  EXPECT_EQ(kept, (std::vector<std::string>{"ckpt-0000000004.h5", "ckpt-0000000008.h5",
+                                            "ckpt-0000000009.h5", "ckpt-0000000010.h5"}));
+}
+
+TEST_F(CheckpointTest, DamagedOrUnmanifestedNewestFallsBackToThePreviousValidOne) {
+  save_checkpoint(dir_, make(1), {5, 0});
+  const std::string second = save_checkpoint(dir_, make(2), {5, 0});
+  const std::string third = save_checkpoint(dir_, make(3), {5, 0});
+  {
+    std::fstream file(third, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(files::file_size(third) - 20);
+    file.put('\x7f');
+  }
+  auto found = load_newest_valid(dir_);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->path, second);
+  EXPECT_EQ(found->checkpoint.step, 2);
+  try {
+    load_checkpoint(third);
+    FAIL() << "a damaged checkpoint loaded";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("sha256"), std::string::npos) << e.what();
+  }
+  // A crash after the HDF5 rename but before the manifest: the file is never taken.
+  ::unlink(files::join(dir_, "ckpt-0000000002.json").c_str());
+  found = load_newest_valid(dir_);
+  ASSERT_TRUE(found.has_value());
+  EXPECT_EQ(found->checkpoint.step, 1);
+  EXPECT_THROW(load_checkpoint(second), UserError);
+  files::remove_tree(dir_);
+  EXPECT_FALSE(load_newest_valid(dir_).has_value());
+}
+
+// Runs only as the child of KilledWriterAlwaysLeavesALoadableCheckpoint: saves checkpoints of
+// growing steps into $OCM_CHECKPOINT_WRITER_DIR until it is killed.
+TEST_F(CheckpointTest, WriterChild) {
+  const char* target = std::getenv("OCM_CHECKPOINT_WRITER_DIR");
+  if (target == nullptr)
+    GTEST_SKIP() << "runs only as the crash test's child";
+  for (int64_t step = 1;; ++step) {
+    Checkpoint c = make(step);
+    c.tensors["model/big"] =
+        torch::full({1 << 18}, static_cast<float>(step));  // 1 MiB, slower writes
+    save_checkpoint(target, c, {2, 0});
+  }
+}
+
+TEST_F(CheckpointTest, KilledWriterAlwaysLeavesALoadableCheckpoint) {
+  char self[4096];
+  const ssize_t length = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  ASSERT_GT(length, 0);
+  self[length] = '\0';
+  int64_t last_step = 0;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      ::setenv("OCM_CHECKPOINT_WRITER_DIR", dir_.c_str(), 1);
+      ::execl(self, self, "--gtest_filter=CheckpointTest.WriterChild", static_cast<char*>(nullptr));
+      ::_exit(127);
+    }
+    // Once the first checkpoint is complete, kill at a different instant each time.
+    for (int wait = 0; wait < 1000 && !files::exists(files::join(dir_, "latest")); ++wait)
+      ::usleep(10000);
+    ::usleep(static_cast<useconds_t>(7919 * attempt));
+    ::kill(child, SIGKILL);
+    int status = 0;
+    ::waitpid(child, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status)) << "the writer ended by itself";
+    const auto found = load_newest_valid(dir_);
+    ASSERT_TRUE(found.has_value()) << "attempt " << attempt;
+    const Checkpoint expected = make(found->checkpoint.step);
+    EXPECT_TRUE(torch::equal(found->checkpoint.tensors.at("model/conv_in.weight"),
+                             expected.tensors.at("model/conv_in.weight")));
+    EXPECT_EQ(found->checkpoint.tensors.at("model/big")[0].item<float>(),
+              static_cast<float>(found->checkpoint.step));
+    last_step = found->checkpoint.step;
+    files::remove_tree(dir_);
+  }
+  EXPECT_GT(last_step, 0);
+}
+
+}  // namespace
+}  // namespace ocm::checkpoints
