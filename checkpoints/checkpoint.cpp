@@ -34,14 +34,6 @@ std::string step_name(int64_t step, const char* suffix) {
   return name;
 }
 
-void fsync_path(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
 // Writes `text` to `path` through a temporary file, fsync and rename.
 void write_atomically(const std::string& path, const std::string& text) {
   const std::string temporary = path + ".tmp";
@@ -223,7 +215,7 @@ std::string save_checkpoint(const std::string& dir, const Checkpoint& checkpoint
   const std::string path = files::join(dir, name);
   const std::string temporary = path + ".tmp";
   write_hdf5(temporary, checkpoint);
-  fsync_path(temporary);
+  files::sync(temporary);
   const std::string digest = sha256_file(temporary);
   const int64_t bytes = files::file_size(temporary);
   if (::rename(temporary.c_str(), path.c_str()) != 0) {
@@ -238,7 +230,7 @@ std::string save_checkpoint(const std::string& dir, const Checkpoint& checkpoint
                          {"step", checkpoint.step}};
   write_atomically(files::join(dir, step_name(checkpoint.step, ".json")), manifest.dump(2) + "\n");
   write_atomically(files::join(dir, "latest"), name + "\n");
-  fsync_path(dir);
+  files::sync(dir);
   prune(dir, retention);
   return path;
 }

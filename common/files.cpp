@@ -1,6 +1,7 @@
 #include "common/files.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -83,6 +84,14 @@ std::string create_directories(const std::string& path) {
   if (::mkdir(path.c_str(), 0755) != 0 && errno != EEXIST)
     return std::strerror(errno);
   return is_directory(path) ? "" : "exists and is not a directory";
+}
+
+void sync(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd >= 0) {
+    ::fsync(fd);
+    ::close(fd);
+  }
 }
 
 void remove_tree(const std::string& path) {

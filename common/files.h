@@ -27,6 +27,9 @@ int64_t file_size(const std::string& path);  // -1 when it cannot be read
 // "" on success, else what went wrong (strerror text).
 std::string create_directories(const std::string& path);
 
+// fsync of a file or a directory (a directory, to make renames inside it durable); best effort.
+void sync(const std::string& path);
+
 // Removes a file or a whole tree if it exists; best effort (used for cleanup).
 void remove_tree(const std::string& path);
 

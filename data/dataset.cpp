@@ -31,14 +31,6 @@ std::vector<hsize_t> dims_of(int64_t n, const std::vector<int64_t>& shape) {
   return dims;
 }
 
-void fsync_path(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd >= 0) {
-    ::fsync(fd);
-    ::close(fd);
-  }
-}
-
 std::string shard_name(int index) {
   char name[32];
   std::snprintf(name, sizeof name, "shard-%05d.h5", index);
@@ -177,7 +169,7 @@ void DatasetWriter::close_shard(const std::string& split) {
     throw UserError(path, "could not be flushed", "free disk space");
   ShardEntry entry{shard->file, shard->begin, shard->begin + shard->count, ""};
   shard.reset();  // closes the HDF5 file before hashing it
-  fsync_path(path);
+  files::sync(path);
   entry.sha256 = sha256_file(path);
   manifest_.splits[split].shards.push_back(std::move(entry));
 }
@@ -213,13 +205,13 @@ void DatasetWriter::commit_parts(const std::vector<std::string>& parts) {
     throw UserError(out_dir_, "would hold no elements", "at least one element");
   }
   write_manifest(merged, temp_dir_);
-  fsync_path(temp_dir_);
+  files::sync(temp_dir_);
   if (::renameat2(AT_FDCWD, temp_dir_.c_str(), AT_FDCWD, out_dir_.c_str(), RENAME_NOREPLACE) != 0) {
     throw UserError(out_dir_, std::string("could not be created (") + std::strerror(errno) + ")",
                     "a new output directory", "The converted data is kept in " + temp_dir_ + ".");
   }
   committed_ = true;
-  fsync_path(files::parent(files::absolute(out_dir_)));
+  files::sync(files::parent(files::absolute(out_dir_)));
 }
 
 struct Dataset::Shard {
