@@ -1,0 +1,39 @@
+#pragma once
+
+#include <memory>
+#include <vector>
+
+#include <torch/types.h>
+
+namespace ocm::dist {
+
+// A pending collective; wait() completes it (and leaves the result in the tensor it was given).
+class Work {
+ public:
+  virtual ~Work() = default;
+  virtual void wait() = 0;
+};
+
+// Note [communicators]
+// The trainer talks to other ranks only through this interface. The MPI communicator moves CPU
+// tensors with MPI (non-blocking all-reduce, so the reducer can overlap it with backward); a
+// single process gets a communicator of world size 1 whose collectives are no-ops. The NCCL
+// communicator for CUDA tensors implements the same interface (a later slice).
+class Communicator {
+ public:
+  virtual ~Communicator() = default;
+  virtual int rank() const = 0;
+  virtual int world_size() const = 0;
+  // Starts an in-place average over ranks of a contiguous float32 or float64 tensor.
+  virtual std::unique_ptr<Work> average_async(torch::Tensor tensor) = 0;
+  // In-place broadcast of a contiguous tensor from `root`.
+  virtual void broadcast(torch::Tensor tensor, int root) = 0;
+};
+
+// MPI_COMM_WORLD when MPI is built in and initialised (init_processes), else world size 1.
+std::unique_ptr<Communicator> make_cpu_communicator();
+
+// Rank 0's values in every rank's parameters (the start of data-parallel training).
+void broadcast_parameters(const std::vector<torch::Tensor>& parameters, Communicator& communicator);
+
+}  // namespace ocm::dist
