@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "apps/command.h"
+#include "bench/allreduce_bench.h"
 #include "bench/loader_bench.h"
 
 namespace ocm::app {
@@ -31,8 +32,18 @@ CommandRunner configure(CLI::App& command) {
       ->check(CLI::PositiveNumber);
   loader->add_flag("--compare-layouts", options->compare_layouts,
                    "Also time one-image chunks, 64-image chunks and gzip-compressed chunks");
-  return [options]() {
-    bench::run_loader_bench(*options, std::cout);
+  auto allreduce_options = std::make_shared<bench::AllreduceBenchOptions>();
+  CLI::App* allreduce = command.add_subcommand(
+      "allreduce", "Communicator average vs raw MPI_Allreduce bandwidth (under mpirun)");
+  allreduce->add_option("--sizes-kib", allreduce_options->sizes_kib, "Message sizes in KiB")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
+  allreduce->add_option("--repeats", allreduce_options->repeats, "Timed repeats per size")
+      ->check(CLI::Range(1, 10000));
+  return [options, allreduce_options, loader, allreduce]() {
+    if (loader->parsed())
+      bench::run_loader_bench(*options, std::cout);
+    if (allreduce->parsed())
+      bench::run_allreduce_bench(*allreduce_options, std::cout);
     return 0;
   };
 }

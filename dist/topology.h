@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,10 @@ void abort_processes(int exit_code);
 
 // Blocks until every rank has arrived.
 void barrier();
+
+// Blocking in-place sum over ranks of a float buffer: the raw MPI baseline the benchmarks
+// compare the communicator against.
+void allreduce_sum_blocking(float* data, int64_t count);
 
 // Every rank's string, in rank order, on rank 0; an empty list elsewhere.
 std::vector<std::string> gather_strings(const std::string& mine);
