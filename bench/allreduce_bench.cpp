@@ -42,7 +42,7 @@ void run_allreduce_bench(const AllreduceBenchOptions& options, std::ostream& out
     const double raw = median_seconds(
         options.repeats, [&] { dist::allreduce_sum_blocking(buffer.data_ptr<float>(), elements); });
     const double ours =
-        median_seconds(options.repeats, [&] { communicator->average_async(buffer)->wait(); });
+        median_seconds(options.repeats, [&] { communicator->sum_async(buffer)->wait(); });
     // Bus bandwidth: each rank sends and receives 2 (W - 1) / W of the bytes in a ring all-reduce.
     const double bytes =
         static_cast<double>(elements) * 4 * 2 * (topology.world_size - 1) / topology.world_size;

@@ -12,7 +12,7 @@ struct AllreduceBenchOptions {
 };
 
 // Under mpirun: per message size, the bus bandwidth of a raw blocking MPI_Allreduce and of the
-// communicator's non-blocking average (what the gradient reducer issues per bucket). Rank 0
+// communicator's sum (what the gradient reducer issues per bucket). Rank 0
 // prints one JSON line per size; medians over `repeats`.
 void run_allreduce_bench(const AllreduceBenchOptions& options, std::ostream& out);
 

@@ -16,16 +16,18 @@ class Work {
 
 // Note [communicators]
 // The trainer talks to other ranks only through this interface. The MPI communicator moves CPU
-// tensors with MPI (non-blocking all-reduce, so the reducer can overlap it with backward); a
-// single process gets a communicator of world size 1 whose collectives are no-ops. The NCCL
-// communicator for CUDA tensors implements the same interface (a later slice).
+// tensors with MPI (averages on a communication thread, so the reducer overlaps them with
+// backward); a single process gets a communicator of world size 1 whose collectives are no-ops. The
+// NCCL communicator for CUDA tensors implements the same interface (a later slice).
 class Communicator {
  public:
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int world_size() const = 0;
-  // Starts an in-place average over ranks of a contiguous float32 or float64 tensor.
-  virtual std::unique_ptr<Work> average_async(torch::Tensor tensor) = 0;
+  // Starts an in-place sum over ranks of a contiguous float32 or float64 tensor. (A sum, not an
+  // average: dividing by the world size costs a pass over memory that the caller can fold into
+  // its next one; the gradient reducer scales while copying into .grad.)
+  virtual std::unique_ptr<Work> sum_async(torch::Tensor tensor) = 0;
   // In-place broadcast of a contiguous tensor from `root`.
   virtual void broadcast(torch::Tensor tensor, int root) = 0;
 };

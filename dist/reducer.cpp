@@ -66,7 +66,7 @@ void GradientReducer::on_gradient(size_t parameter, const torch::Tensor& gradien
   const int64_t n = parameters_[parameter].numel();
   bucket.buffer.narrow(0, offset, n).copy_(gradient.detach().reshape({n}));
   if (++bucket.ready == bucket.parameters.size())
-    bucket.work = communicator_.average_async(bucket.buffer);
+    bucket.work = communicator_.sum_async(bucket.buffer);
 }
 
 void GradientReducer::finish() {
@@ -78,16 +78,18 @@ void GradientReducer::finish() {
                              " gradients in one backward; the reducer needs exactly one");
     }
   }
+  const torch::Tensor scale =
+      torch::scalar_tensor(1.0 / communicator_.world_size(), torch::kFloat32);
   for (auto& bucket : buckets_) {
     bucket->work->wait();
     for (const size_t index : bucket->parameters) {
       torch::Tensor& p = parameters_[index];
-      const torch::Tensor averaged =
+      const torch::Tensor summed =
           bucket->buffer.narrow(0, slot_[index].second, p.numel()).view(p.sizes());
       if (p.grad().defined()) {
-        p.mutable_grad().copy_(averaged);
+        torch::mul_out(p.mutable_grad(), summed, scale);  // the average, in the copy's one pass
       } else {
-        p.mutable_grad() = averaged.clone();
+        p.mutable_grad() = summed * scale;
       }
     }
     bucket->ready = 0;

@@ -14,10 +14,10 @@ namespace ocm::dist {
 // Parameters are grouped, in reverse registration order (roughly the order backward produces
 // their gradients), into buckets of up to `bucket_bytes`. A tensor hook on each parameter copies
 // its gradient into the bucket's flat buffer as backward produces it; when a bucket's last
-// gradient arrives its average over ranks starts at once, so communication overlaps the rest of
-// backward. finish() waits for every bucket and writes the averages into the .grad tensors.
-// Each parameter must receive exactly one gradient per backward (no weight sharing), which
-// finish() checks.
+// gradient arrives its average over ranks is handed to the communicator at once, so
+// communication overlaps the rest of backward. finish() waits for every bucket and writes the
+// averages into the .grad tensors. Each parameter must receive exactly one gradient per backward
+// (no weight sharing), which finish() checks.
 class GradientReducer {
  public:
   GradientReducer(std::vector<torch::Tensor> parameters, Communicator& communicator,

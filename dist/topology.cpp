@@ -29,7 +29,9 @@ void check_mpi(int code, const char* call) {
 
 ProcessSession::ProcessSession(int* argc, char*** argv) {
   int provided = 0;
-  check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided), "MPI_Init_thread");
+  // MULTIPLE lets the communication thread run collectives beside the main thread; see Note
+  // [communication thread] in communicator.cpp. A library that offers less still works.
+  check_mpi(MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &provided), "MPI_Init_thread");
   check_mpi(MPI_Comm_rank(MPI_COMM_WORLD, &topology_.rank), "MPI_Comm_rank");
   check_mpi(MPI_Comm_size(MPI_COMM_WORLD, &topology_.world_size), "MPI_Comm_size");
   MPI_Comm node = MPI_COMM_NULL;

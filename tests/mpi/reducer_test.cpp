@@ -17,13 +17,13 @@ torch::nn::Sequential make_net() {
                                torch::nn::Linear(16, 3));
 }
 
-TEST(Communicator, AverageAndBroadcast) {
+TEST(Communicator, SumAndBroadcast) {
   auto communicator = make_cpu_communicator();
   ASSERT_EQ(communicator->world_size(), 2);
   const double r = communicator->rank();
   torch::Tensor t = torch::tensor({r + 1, 2 * (r + 1)}, torch::kFloat64);
-  communicator->average_async(t)->wait();
-  EXPECT_TRUE(torch::equal(t, torch::tensor({1.5, 3.0}, torch::kFloat64))) << t;
+  communicator->sum_async(t)->wait();
+  EXPECT_TRUE(torch::equal(t, torch::tensor({3.0, 6.0}, torch::kFloat64))) << t;
   torch::manual_seed(100 + communicator->rank());  // different on each rank
   auto net = make_net();
   broadcast_parameters(net->parameters(), *communicator);
