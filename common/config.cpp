@@ -55,12 +55,6 @@ std::string Range::describe() const {
 Range at_least(double min) {
   return Range{min};
 }
-Range above(double min) {
-  return Range{min, Range{}.max, true, false};
-}
-Range between(double min, double max) {
-  return Range{min, max, false, false};
-}
 Range above_up_to(double min, double max) {
   return Range{min, max, true, false};
 }

@@ -27,8 +27,6 @@ struct Range {
 };
 
 Range at_least(double min);
-Range above(double min);
-Range between(double min, double max);         // closed
 Range above_up_to(double min, double max);     // (min, max]
 Range at_least_below(double min, double max);  // [min, max)
 
