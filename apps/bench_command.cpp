@@ -5,6 +5,7 @@
 #include "apps/command.h"
 #include "bench/allreduce_bench.h"
 #include "bench/loader_bench.h"
+#include "bench/reducer_bench.h"
 
 namespace ocm::app {
 namespace {
@@ -39,11 +40,25 @@ CommandRunner configure(CLI::App& command) {
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20));
   allreduce->add_option("--repeats", allreduce_options->repeats, "Timed repeats per size")
       ->check(CLI::Range(1, 10000));
-  return [options, allreduce_options, loader, allreduce]() {
+  auto reducer_options = std::make_shared<bench::ReducerBenchOptions>();
+  CLI::App* reducer = command.add_subcommand(
+      "reducer", "Share of gradient communication hidden behind backward (under mpirun)");
+  reducer->add_option("--config", reducer_options->config, "Run config whose model is used");
+  reducer->add_option("--shape", reducer_options->shape, "Sample shape, e.g. 1 28 28")
+      ->expected(1, 3);
+  reducer->add_option("--batch", reducer_options->batch, "Samples per rank")
+      ->check(CLI::PositiveNumber);
+  reducer->add_option("--iterations", reducer_options->iterations, "Timed steps")
+      ->check(CLI::Range(1, 100000));
+  reducer->add_option("--bucket-bytes", reducer_options->bucket_bytes, "Bucket size")
+      ->check(CLI::PositiveNumber);
+  return [options, allreduce_options, reducer_options, loader, allreduce, reducer]() {
     if (loader->parsed())
       bench::run_loader_bench(*options, std::cout);
     if (allreduce->parsed())
       bench::run_allreduce_bench(*allreduce_options, std::cout);
+    if (reducer->parsed())
+      bench::run_reducer_bench(*reducer_options, std::cout);
     return 0;
   };
 }
