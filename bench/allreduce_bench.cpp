@@ -5,28 +5,13 @@
 
 #include <torch/torch.h>
 
+#include "bench/timing.h"
 #include "common/error.h"
 #include "dist/communicator.h"
 #include "dist/topology.h"
 
 namespace ocm::bench {
-namespace {
-
-template <class Body>
-double median_seconds(int repeats, Body body) {
-  std::vector<double> times;
-  for (int i = 0; i < repeats; ++i) {
-    dist::barrier();
-    const auto start = std::chrono::steady_clock::now();
-    body();
-    times.push_back(
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void run_allreduce_bench(const AllreduceBenchOptions& options, std::ostream& out) {
   const dist::Topology& topology = dist::init_processes();
@@ -39,10 +24,16 @@ void run_allreduce_bench(const AllreduceBenchOptions& options, std::ostream& out
     const int64_t elements = kib * 1024 / 4;
     torch::Tensor buffer = torch::ones({elements}, torch::kFloat32);
     // The raw baseline: the same all-reduce through the communicator's MPI, blocking.
-    const double raw = median_seconds(
-        options.repeats, [&] { dist::allreduce_sum_blocking(buffer.data_ptr<float>(), elements); });
-    const double ours =
-        median_seconds(options.repeats, [&] { communicator->sum_async(buffer)->wait(); });
+    const double raw =
+        median_ms(
+            0, options.repeats,
+            [&](int) { dist::allreduce_sum_blocking(buffer.data_ptr<float>(), elements); },
+            dist::barrier) /
+        1000;
+    const double ours = median_ms(
+                            0, options.repeats,
+                            [&](int) { communicator->sum_async(buffer)->wait(); }, dist::barrier) /
+                        1000;
     // Bus bandwidth: each rank sends and receives 2 (W - 1) / W of the bytes in a ring all-reduce.
     const double bytes =
         static_cast<double>(elements) * 4 * 2 * (topology.world_size - 1) / topology.world_size;

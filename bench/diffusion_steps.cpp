@@ -9,6 +9,7 @@
 #include <torch/torch.h>
 #include <CLI/CLI.hpp>
 
+#include "bench/timing.h"
 #include "common/config.h"
 #include "common/error.h"
 #include "diffusion/covariance.h"
@@ -30,25 +31,6 @@ std::vector<int64_t> range(int64_t begin, int64_t end) {
 void synchronize(const torch::Device& device) {
   if (device.is_cuda())
     torch::cuda::synchronize();
-}
-
-// Median wall time in milliseconds of `body` over `iterations` runs after `warmup` runs.
-template <class Body>
-double median_ms(const torch::Device& device, int warmup, int iterations, Body body) {
-  for (int i = 0; i < warmup; ++i)
-    body(i);
-  synchronize(device);
-  std::vector<double> times;
-  for (int i = 0; i < iterations; ++i) {
-    const auto start = std::chrono::steady_clock::now();
-    body(warmup + i);
-    synchronize(device);
-    times.push_back(
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-            .count());
-  }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
 }
 
 std::string shape_json(const std::vector<int64_t>& shape) {
@@ -99,22 +81,28 @@ int run(int argc, char** argv) {
   };
   network->train();
   torch::optim::Adam score_optimizer(network->parameters(), torch::optim::AdamOptions(2e-4));
-  const double score_ms = median_ms(device, 2, iterations, [&](int step) {
-    auto [x0, t, noise, probes] = inputs(step);
-    score_optimizer.zero_grad();
-    eps_matching_loss(*trunk, schedule, x0, t, noise).backward();
-    score_optimizer.step();
-  });
+  const double score_ms = median_ms(
+      2, iterations,
+      [&](int step) {
+        auto [x0, t, noise, probes] = inputs(step);
+        score_optimizer.zero_grad();
+        eps_matching_loss(*trunk, schedule, x0, t, noise).backward();
+        score_optimizer.step();
+      },
+      [] {}, [&] { synchronize(device); });
   for (auto& p : network->parameters())
     p.requires_grad_(false);
   network->eval();
   torch::optim::Adam head_optimizer(head->parameters(), torch::optim::AdamOptions(1e-4));
-  const double ocm_ms = median_ms(device, 2, iterations, [&](int step) {
-    auto [x0, t, noise, probes] = inputs(step);
-    head_optimizer.zero_grad();
-    ocm_loss(*trunk, *head, schedule, x0, t, noise, probes).backward();
-    head_optimizer.step();
-  });
+  const double ocm_ms = median_ms(
+      2, iterations,
+      [&](int step) {
+        auto [x0, t, noise, probes] = inputs(step);
+        head_optimizer.zero_grad();
+        ocm_loss(*trunk, *head, schedule, x0, t, noise, probes).backward();
+        head_optimizer.step();
+      },
+      [] {}, [&] { synchronize(device); });
   std::cout << "{\"bench\":\"train_step\",\"phase\":\"score\"," << common
             << ",\"median_ms\":" << score_ms << ",\"samples_per_s\":" << 1000.0 * batch / score_ms
             << "}\n";
@@ -130,9 +118,12 @@ int run(int argc, char** argv) {
   std::map<std::string, double> per_step;
   for (const std::string cov : {"fixed-small", "ocm", "ocm-mc"}) {
     auto estimator = make_estimator(cov, schedule);
-    const double ms = median_ms(device, 1, std::max(3, iterations / 3), [&](int) {
-      sample(denoiser, *estimator, schedule, sampler, shape, 0, range(0, batch), options);
-    });
+    const double ms = median_ms(
+        1, std::max(3, iterations / 3),
+        [&](int) {
+          sample(denoiser, *estimator, schedule, sampler, shape, 0, range(0, batch), options);
+        },
+        [] {}, [&] { synchronize(device); });
     per_step[cov] = ms / static_cast<double>(sampling_steps);
     std::cout << "{\"bench\":\"sampling_step\",\"cov\":\"" << cov << "\"," << common
               << ",\"steps\":" << sampling_steps << ",\"median_ms_per_step\":" << per_step[cov]

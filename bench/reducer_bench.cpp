@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include "bench/timing.h"
 #include "common/config.h"
 #include "common/error.h"
 #include "diffusion/networks.h"
@@ -16,25 +17,7 @@
 #include "dist/topology.h"
 
 namespace ocm::bench {
-namespace {
-
-template <class Body>
-double median_ms(int iterations, Body body) {
-  std::vector<double> times;
-  for (int i = -2; i < iterations; ++i) {  // two warm-up runs
-    dist::barrier();
-    const auto start = std::chrono::steady_clock::now();
-    body(i);
-    const double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    if (i >= 0)
-      times.push_back(ms);
-  }
-  std::nth_element(times.begin(), times.begin() + times.size() / 2, times.end());
-  return times[times.size() / 2];
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void run_reducer_bench(const ReducerBenchOptions& options, std::ostream& out) {
   const dist::Topology& topology = dist::init_processes();
@@ -68,24 +51,33 @@ void run_reducer_bench(const ReducerBenchOptions& options, std::ostream& out) {
         std::dynamic_pointer_cast<torch::nn::Module>(network.shared_from_this()));
     return diffusion::eps_matching_loss(*trunk, schedule, x0, t, noise);
   };
-  const double alone = median_ms(options.iterations, [&](int step) {
-    plain->zero_grad();
-    loss_of(*plain, step).backward();
-  });
-  const double overlapped = median_ms(options.iterations, [&](int step) {
-    reduced->zero_grad();
-    loss_of(*reduced, step).backward();
-    reducer.finish();
-  });
-  const double sequential = median_ms(options.iterations, [&](int step) {
-    plain->zero_grad();
-    loss_of(*plain, step).backward();
-    std::vector<torch::Tensor> grads;
-    for (const auto& p : plain->parameters())
-      grads.push_back(p.grad().reshape({-1}));
-    torch::Tensor flat = torch::cat(grads);
-    dist::allreduce_sum_blocking(flat.data_ptr<float>(), flat.numel());
-  });
+  const double alone = median_ms(
+      2, options.iterations,
+      [&](int step) {
+        plain->zero_grad();
+        loss_of(*plain, step).backward();
+      },
+      dist::barrier);
+  const double overlapped = median_ms(
+      2, options.iterations,
+      [&](int step) {
+        reduced->zero_grad();
+        loss_of(*reduced, step).backward();
+        reducer.finish();
+      },
+      dist::barrier);
+  const double sequential = median_ms(
+      2, options.iterations,
+      [&](int step) {
+        plain->zero_grad();
+        loss_of(*plain, step).backward();
+        std::vector<torch::Tensor> grads;
+        for (const auto& p : plain->parameters())
+          grads.push_back(p.grad().reshape({-1}));
+        torch::Tensor flat = torch::cat(grads);
+        dist::allreduce_sum_blocking(flat.data_ptr<float>(), flat.numel());
+      },
+      dist::barrier);
   const double communication = sequential - alone;
   const double hidden =
       communication > 0 ? std::clamp((sequential - overlapped) / communication, 0.0, 1.0) : 0.0;
