@@ -1,5 +1,6 @@
 #pragma once
 
+#include <exception>
 #include <functional>
 #include <string>
 #include <vector>
@@ -22,6 +23,11 @@ struct CommandSpec {
 };
 
 std::vector<CommandSpec>& command_registry();
+
+// Prints an escaped exception the way Note [user errors and exit codes] says, ends every rank
+// of a multi-process job (so none waits in a collective for this one), and returns the exit
+// code. A command that owns communication threads calls it before they are torn down.
+int exit_after_error(const std::exception_ptr& error);
 
 struct CommandRegistration {
   explicit CommandRegistration(CommandSpec spec) { command_registry().push_back(std::move(spec)); }

@@ -69,20 +69,33 @@ int run(int argc, char** argv) {
 }
 
 }  // namespace
+
+int exit_after_error(const std::exception_ptr& error) {
+  int code = kExitInternalError;
+  try {
+    std::rethrow_exception(error);
+  } catch (const UserError& e) {
+    std::cerr << "ocm: error: " << e.what() << "\n";
+    code = kExitUserError;
+  } catch (const RunEnded& e) {
+    std::cerr << "ocm: " << e.what() << "\n";
+    code = e.exit_code();
+  } catch (const std::exception& e) {
+    std::cerr << "ocm: internal error: " << first_line(e.what())
+              << "\nThis is a bug or a broken environment, not a problem with your input; please "
+                 "report it with the command line and OCM_LOG_LEVEL=debug output.\n";
+  }
+  std::cerr.flush();
+  dist::abort_processes(code);
+  return code;
+}
+
 }  // namespace ocm::app
 
 int main(int argc, char** argv) {
   try {
     return ocm::app::run(argc, argv);
-  } catch (const ocm::UserError& e) {
-    std::cerr << "ocm: error: " << e.what() << "\n";
-    ocm::dist::abort_processes(ocm::kExitUserError);
-    return ocm::kExitUserError;
-  } catch (const std::exception& e) {
-    std::cerr << "ocm: internal error: " << ocm::app::first_line(e.what())
-              << "\nThis is a bug or a broken environment, not a problem with your input; please "
-                 "report it with the command line and OCM_LOG_LEVEL=debug output.\n";
-    ocm::dist::abort_processes(ocm::kExitInternalError);
-    return ocm::kExitInternalError;
+  } catch (...) {
+    return ocm::app::exit_after_error(std::current_exception());
   }
 }

@@ -110,6 +110,7 @@ void write_hdf5(const std::string& path, const Checkpoint& c) {
   write_attribute(file.get(), "step", c.step);
   write_attribute(file.get(), "phase", c.phase);
   write_attribute(file.get(), "config_hash", c.config_hash);
+  write_attribute(file.get(), "config", c.config_yaml);
   write_attribute(file.get(), "world_size", c.world_size);
   Hid links(H5Pcreate(H5P_LINK_CREATE));
   H5Pset_create_intermediate_group(links.get(), 1);
@@ -206,6 +207,10 @@ void prune(const std::string& dir, const Retention& retention) {
 
 }  // namespace
 
+std::string checkpoint_path(const std::string& dir, int64_t step) {
+  return files::join(dir, step_name(step, ".h5"));
+}
+
 std::string save_checkpoint(const std::string& dir, const Checkpoint& checkpoint,
                             const Retention& retention) {
   const std::string error = files::create_directories(dir);
@@ -258,10 +263,11 @@ Checkpoint load_checkpoint(const std::string& path) {
       !read_attribute(file.get(), "step", &c.step) ||
       !read_attribute(file.get(), "phase", &c.phase) ||
       !read_attribute(file.get(), "config_hash", &c.config_hash) ||
+      !read_attribute(file.get(), "config", &c.config_yaml) ||
       !read_attribute(file.get(), "world_size", &c.world_size)) {
     throw UserError(path, "lacks the checkpoint attributes or has another format version",
                     "format_version " + std::to_string(kFormatVersion) +
-                        ", step, phase, config_hash, world_size");
+                        ", step, phase, config_hash, config, world_size");
   }
   std::vector<std::string> names;
   H5Ovisit(file.get(), H5_INDEX_NAME, H5_ITER_NATIVE, collect_dataset, &names);

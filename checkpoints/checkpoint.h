@@ -17,6 +17,7 @@ struct Checkpoint {
   int64_t step = 0;
   std::string phase;        // "score" or "ocm"
   std::string config_hash;  // what resume compares to refuse an incompatible config
+  std::string config_yaml;  // the resolved config that wrote it, to name what differs
   int64_t world_size = 1;
   std::map<std::string, torch::Tensor> tensors;
 };
@@ -33,6 +34,9 @@ struct Retention {
 // it; then retention prunes older ones, manifest first. A crash at any instant therefore leaves
 // either the previous complete checkpoint as the newest one with a manifest, or the new one
 // complete: a file without a verified manifest is never loaded.
+
+// <dir>/ckpt-<step, 10 digits>.h5
+std::string checkpoint_path(const std::string& dir, int64_t step);
 
 // Writes the checkpoint into `dir` (created if needed) and returns its path.
 std::string save_checkpoint(const std::string& dir, const Checkpoint& checkpoint,

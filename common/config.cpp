@@ -403,6 +403,38 @@ std::string to_yaml(const Config& config) {
   return out.str();
 }
 
+namespace {
+
+bool in_sections(const KeySpec& key, const std::vector<std::string>& sections) {
+  return std::any_of(sections.begin(), sections.end(), [&](const std::string& section) {
+    return key.section == section || key.section.rfind(section + ".", 0) == 0;
+  });
+}
+
+}  // namespace
+
+std::vector<std::string> config_differences(const Config& before, const Config& after,
+                                            const std::vector<std::string>& sections) {
+  std::vector<std::string> out;
+  for (const auto& key : schema().keys) {
+    if (!in_sections(key, sections))
+      continue;
+    const std::string a = key.format(before), b = key.format(after);
+    if (a != b)
+      out.push_back(key.path() + ": " + a + " -> " + b);
+  }
+  return out;
+}
+
+std::string config_values(const Config& config, const std::vector<std::string>& sections) {
+  std::string out;
+  for (const auto& key : schema().keys) {
+    if (in_sections(key, sections))
+      out += key.path() + ": " + key.format(config) + "\n";
+  }
+  return out;
+}
+
 std::string describe_config_keys() {
   std::ostringstream out;
   for (const auto& key : schema().keys) {

@@ -16,12 +16,17 @@ namespace ocm {
 // what a run directory keeps.
 
 struct RunConfig {
-  std::string name;
   std::string dir;
   int64_t seed;
+  int64_t max_bad_steps;
 };
 
-struct DataConfig {};
+struct DataConfig {
+  std::string path;
+  std::string split;
+  bool horizontal_flip;
+  int64_t loader_threads;
+};
 
 struct DiffusionConfig {
   std::string schedule;
@@ -43,7 +48,15 @@ struct ModelConfig {
 struct PhaseConfig {
   int64_t steps;
   int64_t batch_size;
+  int64_t micro_batch;
+  std::string optimizer;
   double lr;
+  int64_t warmup;
+  double beta1;
+  double beta2;
+  double weight_decay;
+  double grad_clip;
+  double ema;
 };
 
 struct OcmPhaseConfig : PhaseConfig {
@@ -55,9 +68,20 @@ struct PhasesConfig {
   OcmPhaseConfig ocm;
 };
 
-struct DistConfig {};
+struct DistConfig {
+  std::string device;
+  std::string precision;
+  int64_t threads;
+  double bucket_mb;
+  double timeout_s;
+  int64_t check_every;
+};
 
-struct CheckpointConfig {};
+struct CheckpointConfig {
+  int64_t every;
+  int64_t keep_last;
+  int64_t keep_every;
+};
 
 struct LogConfig {
   std::string level;
@@ -93,6 +117,15 @@ Config parse_config(const std::string& yaml_text, const std::string& source,
 // The resolved config as YAML, every key present, each with its doc as a comment.
 // parse_config(to_yaml(c)) reproduces c exactly.
 std::string to_yaml(const Config& config);
+
+// "section.key: A -> B" for every key of `sections` (and their subsections) whose value in
+// `after` differs from `before`, in declaration order.
+std::vector<std::string> config_differences(const Config& before, const Config& after,
+                                            const std::vector<std::string>& sections);
+
+// The values of every key of `sections`, one "path: value" line each: what a hash of the
+// settings a checkpoint depends on is taken over.
+std::string config_values(const Config& config, const std::vector<std::string>& sections);
 
 // One line per declared key: path, type, default, allowed values, doc.
 std::string describe_config_keys();

@@ -6,12 +6,26 @@ namespace {
 
 template <class Phase>
 SectionDecl<Phase> declare_phase(Schema& s, const std::string& section, Phase& (*access)(Config&),
-                                 int64_t steps) {
+                                 int64_t steps, double ema) {
   SectionDecl<Phase> decl(s, section, access);
   decl.integer("steps", &Phase::steps, steps, at_least(1), "optimizer steps in this phase")
       .integer("batch_size", &Phase::batch_size, 128, at_least(1),
-               "global batch size, summed over all ranks")
-      .number("lr", &Phase::lr, 2e-4, above_up_to(0, 1), "peak learning rate");
+               "global batch size, summed over all ranks; the world size must divide it")
+      .integer("micro_batch", &Phase::micro_batch, 0, at_least(0),
+               "most samples per forward pass on one rank; a larger per-rank share is split "
+               "and its gradients accumulated (0: never split)")
+      .choice("optimizer", &Phase::optimizer, "adam", {"adam", "adamw"},
+              "adam (weight decay added to the gradient) or adamw (decoupled weight decay)")
+      .number("lr", &Phase::lr, 2e-4, above_up_to(0, 1), "peak learning rate")
+      .integer("warmup", &Phase::warmup, 0, at_least(0),
+               "steps of linear learning-rate warmup from 0 to lr")
+      .number("beta1", &Phase::beta1, 0.9, at_least_below(0, 1), "Adam first-moment decay")
+      .number("beta2", &Phase::beta2, 0.999, at_least_below(0, 1), "Adam second-moment decay")
+      .number("weight_decay", &Phase::weight_decay, 0.0, at_least(0), "weight decay")
+      .number("grad_clip", &Phase::grad_clip, 1.0, at_least(0),
+              "largest global gradient norm, after averaging over ranks (0: no clipping)")
+      .number("ema", &Phase::ema, ema, at_least_below(0, 1),
+              "decay of the exponential moving average of the weights");
   return decl;
 }
 
@@ -21,8 +35,18 @@ Schema declare() {
       .text("dir", &RunConfig::dir, "runs/default",
             "run directory: config, checkpoints, logs and eval results")
       .integer("seed", &RunConfig::seed, 0, at_least(0),
-               "seed of every random draw (data order, noise, timesteps, probes)");
-  SectionDecl<DataConfig>(s, "data", [](Config& c) -> DataConfig& { return c.data; });
+               "seed of every random draw (data order, noise, timesteps, probes)")
+      .integer("max_bad_steps", &RunConfig::max_bad_steps, 20, at_least(1),
+               "consecutive steps with a non-finite loss or gradient (each skipped) that abort "
+               "the run");
+  SectionDecl<DataConfig>(s, "data", [](Config& c) -> DataConfig& { return c.data; })
+      .text("path", &DataConfig::path, "data/fashion_mnist",
+            "dataset directory made by `ocm data prepare`")
+      .text("split", &DataConfig::split, "train", "split to train on")
+      .boolean("horizontal_flip", &DataConfig::horizontal_flip, false,
+               "flip images left-right with probability 1/2 (per sample and step)")
+      .integer("loader_threads", &DataConfig::loader_threads, 2, at_least(1),
+               "threads per rank that read and convert batches");
   SectionDecl<DiffusionConfig>(s, "diffusion",
                                [](Config& c) -> DiffusionConfig& { return c.diffusion; })
       .choice("schedule", &DiffusionConfig::schedule, "linear", {"linear", "cosine"},
@@ -46,14 +70,32 @@ Schema declare() {
       .integer("width", &ModelConfig::width, 256, at_least(1), "mlp: hidden units")
       .integer("depth", &ModelConfig::depth, 3, at_least(0), "mlp: residual blocks");
   declare_phase(
-      s, "phases.score", +[](Config& c) -> PhaseConfig& { return c.phases.score; }, 100000);
+      s, "phases.score", +[](Config& c) -> PhaseConfig& { return c.phases.score; }, 100000, 0.9999);
   declare_phase(
-      s, "phases.ocm", +[](Config& c) -> OcmPhaseConfig& { return c.phases.ocm; }, 20000)
+      s, "phases.ocm", +[](Config& c) -> OcmPhaseConfig& { return c.phases.ocm; }, 20000, 0.999)
       .integer("probes", &OcmPhaseConfig::probes, 1, at_least(1),
                "Rademacher probes per sample; their targets are averaged");
-  SectionDecl<DistConfig>(s, "dist", [](Config& c) -> DistConfig& { return c.dist; });
+  SectionDecl<DistConfig>(s, "dist", [](Config& c) -> DistConfig& { return c.dist; })
+      .choice("device", &DistConfig::device, "auto", {"auto", "cpu", "cuda"},
+              "auto: cuda:<local rank> when CUDA is available, else the CPU")
+      .choice("precision", &DistConfig::precision, "fp32", {"fp32", "bf16"},
+              "bf16: autocast of the forward pass on CUDA (weights, optimizer and reductions "
+              "stay fp32)")
+      .integer("threads", &DistConfig::threads, 0, at_least(0),
+               "compute threads per rank (0: the cores this process may use, shared among the "
+               "ranks of its node)")
+      .number("bucket_mb", &DistConfig::bucket_mb, 16, above_up_to(0, 4096),
+              "gradient bucket size in MiB: one all-reduce per bucket")
+      .number("timeout_s", &DistConfig::timeout_s, 600, above_up_to(0, 86400),
+              "seconds a rank may wait for the others in a collective before the job is aborted")
+      .integer("check_every", &DistConfig::check_every, 0, at_least(0),
+               "steps between checks that every rank holds the same parameters (0: never)");
   SectionDecl<CheckpointConfig>(s, "checkpoint",
-                                [](Config& c) -> CheckpointConfig& { return c.checkpoint; });
+                                [](Config& c) -> CheckpointConfig& { return c.checkpoint; })
+      .integer("every", &CheckpointConfig::every, 1000, at_least(1), "steps between checkpoints")
+      .integer("keep_last", &CheckpointConfig::keep_last, 3, at_least(1), "newest checkpoints kept")
+      .integer("keep_every", &CheckpointConfig::keep_every, 0, at_least(0),
+               "also keep every checkpoint whose step is a multiple of this (0: none)");
   SectionDecl<LogConfig>(s, "log", [](Config& c) -> LogConfig& { return c.log; })
       .choice("level", &LogConfig::level, "info",
               {"trace", "debug", "info", "warn", "error", "off"},

@@ -68,11 +68,7 @@ void check_range(double value, const Range& range, const std::string& shown,
 std::vector<int64_t> parse_integers(const YAML::Node& node, const Range& element_range,
                                     const std::string& key, const std::string& where);
 
-std::vector<int64_t> parse_integers(const YAML::Node& node, const Range& element_range,
-                                    const std::string& key, const std::string& where);
-
 std::string format_number(double value);
-std::string format_integers(const std::vector<int64_t>& values);
 std::string format_integers(const std::vector<int64_t>& values);
 std::string format_text(const std::string& value);
 

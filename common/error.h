@@ -15,6 +15,24 @@ namespace ocm {
 // message.
 constexpr int kExitInternalError = 1;
 constexpr int kExitUserError = 2;
+// `ocm train` stopped on a signal after writing a checkpoint; rerunning it resumes.
+constexpr int kExitStopped = 3;
+// A collective waited past dist.timeout_s: another rank stalled or died (Note [collective
+// timeout]).
+constexpr int kExitTimeout = 4;
+// Training hit run.max_bad_steps non-finite steps in a row; the last checkpoint is intact.
+constexpr int kExitDiverged = 5;
+
+// A run that ends with one of the documented exit codes above, with its message.
+class RunEnded : public std::runtime_error {
+ public:
+  RunEnded(int exit_code, const std::string& message)
+      : std::runtime_error(message), exit_code_(exit_code) {}
+  int exit_code() const { return exit_code_; }
+
+ private:
+  int exit_code_;
+};
 
 class UserError : public std::runtime_error {
  public:

@@ -26,86 +26,74 @@ uint32_t rotate_right(uint32_t x, int n) {
   return (x >> n) | (x << (32 - n));
 }
 
-class Sha256 {
- public:
-  void update(const uint8_t* data, size_t n) {
-    total_bytes_ += n;
-    while (n > 0) {
-      const size_t take = std::min(n, block_.size() - filled_);
-      std::copy(data, data + take, block_.begin() + static_cast<std::ptrdiff_t>(filled_));
-      filled_ += take;
-      data += take;
-      n -= take;
-      if (filled_ == block_.size()) {
-        compress();
-        filled_ = 0;
-      }
-    }
-  }
-
-  std::string hex_digest() {
-    const uint64_t bits = total_bytes_ * 8;
-    const uint8_t one = 0x80, zero = 0;
-    update(&one, 1);
-    while (filled_ != 56)
-      update(&zero, 1);
-    for (int shift = 56; shift >= 0; shift -= 8) {
-      const auto byte = static_cast<uint8_t>(bits >> shift);
-      update(&byte, 1);
-    }
-    static const char* hex = "0123456789abcdef";
-    std::string out;
-    for (const uint32_t word : state_) {
-      for (int shift = 28; shift >= 0; shift -= 4)
-        out += hex[(word >> shift) & 15];
-    }
-    return out;
-  }
-
- private:
-  void compress() {
-    std::array<uint32_t, 64> w;
-    for (int i = 0; i < 16; ++i) {
-      w[i] = (uint32_t{block_[4 * i]} << 24) | (uint32_t{block_[4 * i + 1]} << 16) |
-             (uint32_t{block_[4 * i + 2]} << 8) | block_[4 * i + 3];
-    }
-    for (int i = 16; i < 64; ++i) {
-      const uint32_t s0 =
-          rotate_right(w[i - 15], 7) ^ rotate_right(w[i - 15], 18) ^ (w[i - 15] >> 3);
-      const uint32_t s1 =
-          rotate_right(w[i - 2], 17) ^ rotate_right(w[i - 2], 19) ^ (w[i - 2] >> 10);
-      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-    }
-    auto [a, b, c, d, e, f, g, h] = state_;
-    for (int i = 0; i < 64; ++i) {
-      const uint32_t s1 = rotate_right(e, 6) ^ rotate_right(e, 11) ^ rotate_right(e, 25);
-      const uint32_t choice = (e & f) ^ (~e & g);
-      const uint32_t t1 = h + s1 + choice + kRoundConstants[i] + w[i];
-      const uint32_t s0 = rotate_right(a, 2) ^ rotate_right(a, 13) ^ rotate_right(a, 22);
-      const uint32_t majority = (a & b) ^ (a & c) ^ (b & c);
-      const uint32_t t2 = s0 + majority;
-      h = g;
-      g = f;
-      f = e;
-      e = d + t1;
-      d = c;
-      c = b;
-      b = a;
-      a = t1 + t2;
-    }
-    const std::array<uint32_t, 8> add = {a, b, c, d, e, f, g, h};
-    for (int i = 0; i < 8; ++i)
-      state_[i] += add[i];
-  }
-
-  std::array<uint32_t, 8> state_ = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
-                                    0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
-  std::array<uint8_t, 64> block_{};
-  size_t filled_ = 0;
-  uint64_t total_bytes_ = 0;
-};
-
 }  // namespace
+
+void Sha256::update(const uint8_t* data, size_t n) {
+  total_bytes_ += n;
+  while (n > 0) {
+    const size_t take = std::min(n, block_.size() - filled_);
+    std::copy(data, data + take, block_.begin() + static_cast<std::ptrdiff_t>(filled_));
+    filled_ += take;
+    data += take;
+    n -= take;
+    if (filled_ == block_.size()) {
+      compress();
+      filled_ = 0;
+    }
+  }
+}
+
+std::string Sha256::hex_digest() {
+  const uint64_t bits = total_bytes_ * 8;
+  const uint8_t one = 0x80, zero = 0;
+  update(&one, 1);
+  while (filled_ != 56)
+    update(&zero, 1);
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    const auto byte = static_cast<uint8_t>(bits >> shift);
+    update(&byte, 1);
+  }
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (const uint32_t word : state_) {
+    for (int shift = 28; shift >= 0; shift -= 4)
+      out += hex[(word >> shift) & 15];
+  }
+  return out;
+}
+
+void Sha256::compress() {
+  std::array<uint32_t, 64> w;
+  for (int i = 0; i < 16; ++i) {
+    w[i] = (uint32_t{block_[4 * i]} << 24) | (uint32_t{block_[4 * i + 1]} << 16) |
+           (uint32_t{block_[4 * i + 2]} << 8) | block_[4 * i + 3];
+  }
+  for (int i = 16; i < 64; ++i) {
+    const uint32_t s0 = rotate_right(w[i - 15], 7) ^ rotate_right(w[i - 15], 18) ^ (w[i - 15] >> 3);
+    const uint32_t s1 = rotate_right(w[i - 2], 17) ^ rotate_right(w[i - 2], 19) ^ (w[i - 2] >> 10);
+    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+  }
+  auto [a, b, c, d, e, f, g, h] = state_;
+  for (int i = 0; i < 64; ++i) {
+    const uint32_t s1 = rotate_right(e, 6) ^ rotate_right(e, 11) ^ rotate_right(e, 25);
+    const uint32_t choice = (e & f) ^ (~e & g);
+    const uint32_t t1 = h + s1 + choice + kRoundConstants[i] + w[i];
+    const uint32_t s0 = rotate_right(a, 2) ^ rotate_right(a, 13) ^ rotate_right(a, 22);
+    const uint32_t majority = (a & b) ^ (a & c) ^ (b & c);
+    const uint32_t t2 = s0 + majority;
+    h = g;
+    g = f;
+    f = e;
+    e = d + t1;
+    d = c;
+    c = b;
+    b = a;
+    a = t1 + t2;
+  }
+  const std::array<uint32_t, 8> add = {a, b, c, d, e, f, g, h};
+  for (int i = 0; i < 8; ++i)
+    state_[i] += add[i];
+}
 
 std::string sha256_file(const std::string& path) {
   std::unique_ptr<FILE, int (*)(FILE*)> file(std::fopen(path.c_str(), "rb"), &std::fclose);

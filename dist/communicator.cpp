@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include "common/error.h"
 #include "ocm/build_info.h"
 
 #if OCM_HAVE_MPI
@@ -174,6 +175,13 @@ std::unique_ptr<Communicator> make_cpu_communicator() {
     return std::make_unique<Mpi>();
 #endif
   return std::make_unique<SingleProcess>();
+}
+
+std::unique_ptr<Communicator> make_communicator(const torch::Device& device) {
+  if (device.is_cpu())
+    return make_cpu_communicator();
+  throw UserError("dist.device", "is " + device.str() + ", but this build has no NCCL communicator",
+                  "cpu, or a build with CUDA and NCCL (see docs/cluster.md)");
 }
 
 void broadcast_parameters(const std::vector<torch::Tensor>& parameters,

@@ -35,6 +35,10 @@ class Communicator {
 // MPI_COMM_WORLD when MPI is built in and initialised (init_processes), else world size 1.
 std::unique_ptr<Communicator> make_cpu_communicator();
 
+// The communicator for tensors on `device`: MPI (or a single process) for the CPU, NCCL for
+// CUDA. Throws UserError when the device's backend was not built in.
+std::unique_ptr<Communicator> make_communicator(const torch::Device& device);
+
 // Rank 0's values in every rank's parameters (the start of data-parallel training).
 void broadcast_parameters(const std::vector<torch::Tensor>& parameters, Communicator& communicator);
 

@@ -25,7 +25,8 @@ GradientReducer::GradientReducer(std::vector<torch::Tensor> parameters, Communic
     if (current.empty())
       return;
     auto bucket = std::make_unique<Bucket>();
-    bucket->buffer = torch::zeros({bucket_elements}, torch::kFloat32);
+    bucket->buffer =
+        torch::zeros({bucket_elements}, parameters_.front().options().dtype(torch::kFloat32));
     for (const auto& [index, offset] : current) {
       bucket->parameters.push_back(index);
       slot_[index] = {buckets_.size(), offset};
@@ -59,12 +60,20 @@ size_t GradientReducer::bucket_count() const {
 }
 
 void GradientReducer::on_gradient(size_t parameter, const torch::Tensor& gradient) {
+  if (accumulating_)
+    return;
   if (++arrivals_[parameter] > 1)
     return;  // reported by finish()
   const auto [bucket_index, offset] = slot_[parameter];
   Bucket& bucket = *buckets_[bucket_index];
-  const int64_t n = parameters_[parameter].numel();
-  bucket.buffer.narrow(0, offset, n).copy_(gradient.detach().reshape({n}));
+  const torch::Tensor& p = parameters_[parameter];
+  const int64_t n = p.numel();
+  torch::Tensor slot = bucket.buffer.narrow(0, offset, n);
+  if (p.grad().defined()) {
+    torch::add_out(slot, p.grad().detach().reshape({n}), gradient.detach().reshape({n}));
+  } else {
+    slot.copy_(gradient.detach().reshape({n}));
+  }
   if (++bucket.ready == bucket.parameters.size())
     bucket.work = communicator_.sum_async(bucket.buffer);
 }

@@ -18,6 +18,10 @@ namespace ocm::dist {
 // communication overlaps the rest of backward. finish() waits for every bucket and writes the
 // averages into the .grad tensors. Each parameter must receive exactly one gradient per backward
 // (no weight sharing), which finish() checks.
+//
+// Gradient accumulation: backward passes run while accumulate(true) leave their gradients in
+// .grad untouched by the reducer; the next synchronised backward adds what .grad holds to its
+// own gradient as it copies it into the bucket, so one all-reduce carries the whole step.
 class GradientReducer {
  public:
   GradientReducer(std::vector<torch::Tensor> parameters, Communicator& communicator,
@@ -28,6 +32,9 @@ class GradientReducer {
 
   // After backward: waits for all buckets and replaces each .grad by the average over ranks.
   void finish();
+
+  // While true, backward passes only accumulate into .grad (see above).
+  void accumulate(bool on) { accumulating_ = on; }
 
   size_t bucket_count() const;
 
@@ -40,6 +47,7 @@ class GradientReducer {
   std::vector<std::unique_ptr<Bucket>> buckets_;
   std::vector<std::pair<size_t, int64_t>> slot_;  // per parameter: bucket, offset in elements
   std::vector<int> arrivals_;                     // per parameter, this step
+  bool accumulating_ = false;
 };
 
 }  // namespace ocm::dist

@@ -9,7 +9,11 @@
 #include <nccl.h>
 #endif
 
+#include <sched.h>
+
+#include <algorithm>
 #include <stdexcept>
+#include <thread>
 
 namespace ocm::dist {
 
@@ -124,6 +128,22 @@ std::string mpi_library_version() {
   return "not built";
 }
 #endif
+
+int compute_threads(int64_t configured, const Topology& topology) {
+  if (configured > 0)
+    return static_cast<int>(configured);
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  int cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (sched_getaffinity(0, sizeof(mask), &mask) == 0)
+    cores = CPU_COUNT(&mask);
+  // A rank bound to its own cores sees only those; an unbound rank sees the whole node and
+  // shares it with the node's other ranks.
+  const int node_cores = static_cast<int>(std::thread::hardware_concurrency());
+  if (cores >= node_cores && topology.local_size > 1)
+    cores /= topology.local_size;
+  return std::max(1, cores);
+}
 
 std::string nccl_version() {
 #if OCM_HAVE_NCCL

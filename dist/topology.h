@@ -40,6 +40,11 @@ const Topology& init_processes();
 // waits forever in a collective. Returns in a single process.
 void abort_processes(int exit_code);
 
+// Compute threads for one rank: `configured` when positive, else the cores this process may run
+// on (its affinity mask, which mpirun/srun binding narrows) divided among the ranks of its node
+// that share them, at least 1.
+int compute_threads(int64_t configured, const Topology& topology);
+
 // Blocks until every rank has arrived.
 void barrier();
 

@@ -1,0 +1,51 @@
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <string>
+#include <thread>
+
+namespace ocm::dist {
+
+// Note [collective timeout]
+// A rank that dies or stalls leaves the others blocked inside a collective, where no error ever
+// arrives. The watchdog is a thread that each wait on other ranks arms with a deadline; if a
+// wait outlives it, the watchdog logs which wait on which rank timed out and aborts the whole
+// job (abort_processes, then _exit) with kExitTimeout. One armed wait at a time: the trainer's
+// waits are sequential.
+class Watchdog {
+ public:
+  explicit Watchdog(double timeout_seconds);
+  ~Watchdog();
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+
+  // Armed for the lifetime of the returned object.
+  class Armed {
+   public:
+    explicit Armed(Watchdog& watchdog) : watchdog_(watchdog) {}
+    ~Armed() { watchdog_.disarm(); }
+    Armed(const Armed&) = delete;
+    Armed& operator=(const Armed&) = delete;
+
+   private:
+    Watchdog& watchdog_;
+  };
+  [[nodiscard]] Armed arm(const std::string& what);
+
+ private:
+  void disarm();
+  void watch();
+
+  std::chrono::duration<double> timeout_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool armed_ = false;
+  bool stopping_ = false;
+  std::string what_;
+  std::chrono::steady_clock::time_point deadline_;
+  std::thread thread_;
+};
+
+}  // namespace ocm::dist

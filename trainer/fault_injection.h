@@ -1,0 +1,29 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace ocm::trainer {
+
+// Note [fault injection]
+// The failure paths of a distributed trainer (a rank that throws, a rank that stalls, a
+// non-finite gradient) must be tested with real processes, where nothing can be mocked. The
+// environment variable OCM_FAULT=KIND:RANK:STEP makes rank RANK misbehave at global step STEP:
+//   throw  throws an internal error;
+//   stall  sleeps forever, inside the step, as a hung rank would;
+//   nan    turns its loss into NaN, so the averaged gradient is NaN on every rank.
+// The tests in tests/e2e set it; nothing else should.
+struct Fault {
+  std::string kind;  // empty: none
+  int rank = -1;
+  int64_t step = -1;
+
+  bool at(int rank_now, int64_t step_now) const {
+    return !kind.empty() && rank_now == rank && step_now == step;
+  }
+};
+
+// Reads OCM_FAULT; throws UserError naming it when it is malformed.
+Fault fault_from_environment();
+
+}  // namespace ocm::trainer
