@@ -18,6 +18,7 @@ enum class RandomPurpose : uint64_t {
   kStatistics = 4,
   kDataOrder = 5,
   kAugmentation = 6,
+  kInitialization = 7,
 };
 
 // xoshiro256** seeded through splitmix64: small, fast, and the same bytes on every platform.

@@ -31,6 +31,7 @@ class SingleProcess : public Communicator {
   int world_size() const override { return 1; }
   std::unique_ptr<Work> sum_async(torch::Tensor) override { return std::make_unique<DoneWork>(); }
   void broadcast(torch::Tensor, int) override {}
+  void barrier() override {}
 };
 
 #if OCM_HAVE_MPI
@@ -127,6 +128,10 @@ class Mpi : public Communicator {
       throw std::runtime_error("MPI_Bcast failed");
     }
   }
+  void barrier() override {
+    if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS)
+      throw std::runtime_error("MPI_Barrier failed");
+  }
 
  private:
   struct Job {
@@ -174,6 +179,10 @@ std::unique_ptr<Communicator> make_cpu_communicator() {
   if (initialized)
     return std::make_unique<Mpi>();
 #endif
+  return std::make_unique<SingleProcess>();
+}
+
+std::unique_ptr<Communicator> make_single_process_communicator() {
   return std::make_unique<SingleProcess>();
 }
 

@@ -30,10 +30,15 @@ class Communicator {
   virtual std::unique_ptr<Work> sum_async(torch::Tensor tensor) = 0;
   // In-place broadcast of a contiguous tensor from `root`.
   virtual void broadcast(torch::Tensor tensor, int root) = 0;
+  // Returns once every rank has called it.
+  virtual void barrier() = 0;
 };
 
 // MPI_COMM_WORLD when MPI is built in and initialised (init_processes), else world size 1.
 std::unique_ptr<Communicator> make_cpu_communicator();
+
+// World size 1 whatever launched the process: for work one rank does alone.
+std::unique_ptr<Communicator> make_single_process_communicator();
 
 // The communicator for tensors on `device`: MPI (or a single process) for the CPU, NCCL for
 // CUDA. Throws UserError when the device's backend was not built in.

@@ -118,18 +118,30 @@ void check_batch(const PhaseConfig& phase, const std::string& section, int world
   }
 }
 
+// LibTorch's generator starts from a different seed in every process, so initial weights are
+// drawn from the run seed (a run is reproducible) and then broadcast from rank 0 (every rank
+// starts from the same weights even if a library draws differently on some host).
+void seed_initialization(const Run& run, const std::string& phase) {
+  torch::manual_seed(
+      derive_seed({static_cast<uint64_t>(RandomPurpose::kInitialization),
+                   static_cast<uint64_t>(run.config.run.seed), phase == "score" ? 1u : 2u}));
+}
+
 Phase score_phase(Run& run, int64_t end, const TensorMap* resume, const std::string& where) {
   Phase phase;
   phase.name = "score";
   phase.config = &run.config.phases.score;
   phase.begin = 0;
   phase.end = end;
+  seed_initialization(run, "score");
   phase.trained = diffusion::make_network(run.config.model, run.sample_shape);
   phase.trained->to(run.device);
   phase.trained->train();
   phase.parameters = named_parameters(*phase.trained);
   if (resume != nullptr)
     load_tensors("model", *resume, phase.parameters, where);
+  else
+    dist::broadcast_parameters(phase.parameters.tensors, run.communicator);
   phase.adam = std::make_unique<Adam>(phase.parameters, *phase.config);
   phase.ema = std::make_unique<Ema>(phase.parameters, phase.config->ema);
   if (resume != nullptr) {
@@ -166,6 +178,7 @@ Phase ocm_phase(Run& run, int64_t begin, const std::vector<torch::Tensor>& trunk
       trunk_parameters[i].set_requires_grad(false);
     }
   }
+  seed_initialization(run, "ocm");
   std::shared_ptr<diffusion::Head> head = diffusion::make_head(run.config.model, run.sample_shape);
   head->to(run.device);
   head->train();
@@ -173,6 +186,8 @@ Phase ocm_phase(Run& run, int64_t begin, const std::vector<torch::Tensor>& trunk
   phase.parameters = named_parameters(*head);
   if (resume != nullptr)
     load_tensors("head", *resume, phase.parameters, where);
+  else
+    dist::broadcast_parameters(phase.parameters.tensors, run.communicator);
   phase.adam = std::make_unique<Adam>(phase.parameters, *phase.config);
   phase.ema = std::make_unique<Ema>(phase.parameters, phase.config->ema);
   if (resume != nullptr) {
@@ -249,8 +264,8 @@ TrainResult run_phase(Run& run, Phase& phase, int64_t start) {
   if (start >= phase.end)
     return TrainResult::kFinished;
   spdlog::info(
-      "phase {}: steps {}..{} of {}, {} trainable parameters, global batch {} ({} per rank)",
-      phase.name, start - phase.begin, phase.end - phase.begin, phase.end - phase.begin,
+      "phase {}: from step {} of {}, {} trainable parameters, global batch {} ({} per rank)",
+      phase.name, start - phase.begin, phase.end - phase.begin,
       diffusion::count_parameters(*phase.trained), settings.batch_size,
       settings.batch_size / run.world);
   const int64_t share = settings.batch_size / run.world;
@@ -370,7 +385,7 @@ TrainResult run_phase(Run& run, Phase& phase, int64_t start) {
       save_phase(run, phase, completed);
     if (stop) {
       auto armed = run.watchdog.arm("the barrier after the stop checkpoint");
-      dist::barrier();
+      run.communicator.barrier();
       spdlog::info("stopped after step {} on request; rerun the same command to resume", completed);
       return TrainResult::kStopped;
     }
@@ -457,7 +472,7 @@ void prepare_run_directory(Run& run) {
     run.metrics = std::make_unique<MetricsLog>(files::join(dir, "metrics.jsonl"));
   }
   auto armed = run.watchdog.arm("the barrier after preparing the run directory");
-  dist::barrier();
+  run.communicator.barrier();
 }
 
 }  // namespace

@@ -149,5 +149,53 @@ TEST(OcmLoss, OnlyTheHeadReceivesGradients) {
   EXPECT_GT(head_gradient, 0);
 }
 
+// Data parallelism splits a batch over ranks and micro-batches: each sample's OCM loss must
+// depend on that sample alone, so the loss of a batch is the mean of its halves' losses.
+TEST(OcmLoss, OfABatchIsTheMeanOfItsHalves) {
+  torch::manual_seed(4);
+  UNetOptions options;
+  options.in_channels = 1;
+  options.resolution = 8;
+  options.ch = 8;
+  options.ch_mult = {1, 2};
+  options.num_res_blocks = 1;
+  options.attn_resolutions = {4};
+  options.dropout = 0;
+  auto network = make_unet(options);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : network->parameters())
+      p.normal_(0, 0.2);
+  }
+  network->eval();
+  auto trunk = as_trunk(network);
+  HeadOptions head_options;
+  head_options.kind = "complex";
+  head_options.feature_channels = 8;
+  head_options.time_embedding_dim = 32;
+  head_options.out_channels = 1;
+  auto head = make_head(head_options);
+  {
+    torch::NoGradGuard no_grad;
+    for (auto& p : head->parameters())
+      p.normal_(0, 0.2);
+  }
+  const Schedule schedule("linear", 1000);
+  const torch::Tensor x0 = torch::randn({8, 1, 8, 8});
+  const torch::Tensor t = torch::randint(1, 1001, {8});
+  const torch::Tensor noise = torch::randn({8, 1, 8, 8});
+  const torch::Tensor probes = torch::randint(0, 2, {2, 8, 1, 8, 8}).to(torch::kFloat32) * 2 - 1;
+  auto loss = [&](int64_t first, int64_t n) {
+    return ocm_loss(*trunk, *head, schedule, x0.narrow(0, first, n), t.narrow(0, first, n),
+                    noise.narrow(0, first, n), probes.narrow(1, first, n))
+        .item<double>();
+  };
+  const double whole = loss(0, 8);
+  EXPECT_NEAR(whole, (loss(0, 4) + loss(4, 4)) / 2, 1e-6 * whole);
+  torch::Tensor eps_whole = trunk->forward(x0, t).eps;
+  torch::Tensor eps_half = trunk->forward(x0.narrow(0, 0, 4), t.narrow(0, 0, 4)).eps;
+  EXPECT_LE((eps_whole.narrow(0, 0, 4) - eps_half).abs().max().item<double>(), 1e-5);
+}
+
 }  // namespace
 }  // namespace ocm::diffusion
