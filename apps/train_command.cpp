@@ -6,7 +6,6 @@
 #include "apps/command.h"
 #include "common/config.h"
 #include "common/error.h"
-#include "common/files.h"
 #include "common/log.h"
 #include "dist/communicator.h"
 #include "dist/topology.h"
@@ -25,8 +24,8 @@ struct TrainCommandOptions {
 int run_training(const TrainCommandOptions& options) {
   const Config config = load_config(options.config, options.overrides);
   const dist::Topology& topology = dist::init_processes();
-  init_logging({config.log.level, topology.rank,
-                config.log.rank_files ? files::join(config.run.dir, "logs") : ""});
+  // The rank log files start once train() has checked its inputs and made the run directory.
+  init_logging({config.log.level, topology.rank, ""});
   torch::set_num_threads(dist::compute_threads(config.dist.threads, topology));
   const torch::Device device = trainer::training_device(config, topology);
   std::unique_ptr<dist::Communicator> communicator = dist::make_communicator(device);

@@ -452,6 +452,8 @@ std::optional<checkpoints::Checkpoint> find_resume_point(Run& run, const TrainOp
 
 void prepare_run_directory(Run& run) {
   const std::string& dir = run.config.run.dir;
+  init_logging(
+      {run.config.log.level, run.rank, run.config.log.rank_files ? files::join(dir, "logs") : ""});
   if (run.rank == 0) {
     const std::string error = files::create_directories(run.checkpoint_dir);
     if (!error.empty()) {
@@ -505,13 +507,12 @@ TrainResult train(const Config& config, const TrainOptions& options,
   if (run.dataset.size(config.data.split) < 1)
     throw UserError(config.data.path, "has an empty `" + config.data.split + "` split",
                     "at least one element to train on (data.split)");
-  prepare_run_directory(run);
-  spdlog::info("training {} on {} rank(s), device {}, {} compute thread(s) per rank",
-               config.run.dir, world, device.str(), torch::get_num_threads());
-
   std::string resume_from;
   const std::optional<checkpoints::Checkpoint> resume =
       find_resume_point(run, options, &resume_from);
+  prepare_run_directory(run);
+  spdlog::info("training {} on {} rank(s), device {}, {} compute thread(s) per rank",
+               config.run.dir, world, device.str(), torch::get_num_threads());
   const int64_t score_steps = config.phases.score.steps;
 
   if (!resume || resume->phase == "score") {

@@ -1,0 +1,345 @@
+// `ocm train` as users and schedulers drive it: real processes under mpirun, real signals,
+// kill -9, damaged checkpoints and failing ranks. Each check compares the final checkpoint
+// with an uninterrupted run bit for bit.
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "checkpoints/checkpoint.h"
+#include "common/files.h"
+#include "common/seeding.h"
+#include "data/dataset.h"
+
+namespace ocm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A process started with a shell command line, in its own process group, output to a file.
+class Child {
+ public:
+  Child(const std::string& command, const std::string& log) : log_(log) {
+    pid_ = fork();
+    if (pid_ == 0) {
+      setpgid(0, 0);
+      const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      dup2(fd, STDOUT_FILENO);
+      dup2(fd, STDERR_FILENO);
+      execl("/bin/sh", "sh", "-c", ("exec " + command).c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+  }
+  ~Child() {
+    if (pid_ > 0 && !reaped_) {
+      kill(-pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+  }
+
+  void signal(int number) const { kill(pid_, number); }
+  void kill_group() const { kill(-pid_, SIGKILL); }
+
+  // The exit code (128 + signal when signalled), or -1 when it outlives `seconds` (then it is
+  // killed).
+  int wait(double seconds) {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+    while (Clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(pid_, &status, WNOHANG) == pid_) {
+        reaped_ = true;
+        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    kill_group();
+    waitpid(pid_, nullptr, 0);
+    reaped_ = true;
+    return -1;
+  }
+
+  std::string output() const { return read_text(log_); }
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+  std::string log_;
+};
+
+class TrainTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
+    setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
+    setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
+    data_ = files::join(files::temp_directory(), "ocm-train-test-data-" + std::to_string(getpid()));
+    files::remove_tree(data_);
+    data::Manifest header;
+    header.kind = "arrays";
+    header.element_shape = {1, 8, 8};
+    header.dtype = "float32";
+    header.source = "train_test";
+    data::DatasetWriter writer(data_, header);
+    RandomStream random(11);
+    std::vector<float> values(48 * 64);
+    for (size_t i = 0; i < values.size(); ++i)
+      values[i] = static_cast<float>((i % 8) / 4.0 - 1.0 + 0.3 * random.uniform());
+    writer.append("train", values.data(), nullptr, 48);
+    writer.commit();
+  }
+  static void TearDownTestSuite() { files::remove_tree(data_); }
+
+  void SetUp() override {
+    dir_ = files::join(files::temp_directory(),
+                       "ocm-train-test-" + std::to_string(getpid()) + "-" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    files::remove_tree(dir_);
+    files::create_directories(dir_);
+    std::ofstream(files::join(dir_, "config.yaml")) << R"(
+run: {seed: 5}
+model: {kind: unet, ch: 8, ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [4],
+        dropout: 0.1, head: simple}
+phases:
+  score: {steps: 24, batch_size: 8, lr: 2e-3, warmup: 3, ema: 0.9}
+  ocm: {steps: 8, batch_size: 8, micro_batch: 2, lr: 1e-3, ema: 0.8}
+checkpoint: {every: 4, keep_last: 2, keep_every: 8}
+log: {every: 1}
+dist: {threads: 1}
+)";
+  }
+  void TearDown() override { files::remove_tree(dir_); }
+
+  // `ocm train` of the test config into run directory `run`, with extra arguments.
+  std::string train_command(const std::string& run, const std::string& extra = "",
+                            int ranks = 0) const {
+    const std::string ocm = std::string(OCM_BINARY) + " train " + files::join(dir_, "config.yaml") +
+                            " --set data.path=" + data_ +
+                            " --set run.dir=" + files::join(dir_, run) + " " + extra;
+    if (ranks == 0)
+      return ocm;
+    return std::string(OCM_MPIEXEC) + " -np " + std::to_string(ranks) + " " + ocm;
+  }
+
+  int train(const std::string& run, const std::string& extra = "", int ranks = 0,
+            std::string* output = nullptr) const {
+    Child child(train_command(run, extra, ranks), files::join(dir_, run + ".log"));
+    const int code = child.wait(120);
+    if (output != nullptr)
+      *output = child.output();
+    return code;
+  }
+
+  std::string final_checkpoint(const std::string& run, int64_t step = 32) const {
+    return checkpoints::checkpoint_path(files::join(dir_, run + "/checkpoints"), step);
+  }
+
+  // Both runs' final checkpoints hold the same tensors, bit for bit.
+  void expect_identical_final_checkpoints(const std::string& a, const std::string& b,
+                                          int64_t step = 32) const {
+    const auto x = checkpoints::load_checkpoint(final_checkpoint(a, step));
+    const auto y = checkpoints::load_checkpoint(final_checkpoint(b, step));
+    ASSERT_EQ(x.tensors.size(), y.tensors.size());
+    for (const auto& [name, tensor] : x.tensors) {
+      ASSERT_EQ(y.tensors.count(name), 1u) << name;
+      EXPECT_TRUE(torch::equal(tensor, y.tensors.at(name))) << name << " differs";
+    }
+  }
+
+  // Waits until the run has logged a metrics line for global step `step` or later.
+  bool wait_for_step(const std::string& run, int step, double seconds) const {
+    const auto deadline = Clock::now() + std::chrono::duration<double>(seconds);
+    const std::string path = files::join(dir_, run + "/metrics.jsonl");
+    while (Clock::now() < deadline) {
+      std::istringstream lines(read_text(path));
+      for (std::string line; std::getline(lines, line);) {
+        const auto at = line.find("\"step\":");
+        if (at != std::string::npos && std::atoi(line.c_str() + at + 7) >= step)
+          return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+  }
+
+  static std::string data_;
+  std::string dir_;
+};
+
+std::string TrainTest::data_;
+
+TEST_F(TrainTest, SignalStopsAllRanksWithACheckpointAndResumingIsBitwiseExact) {
+  ASSERT_EQ(train("straight", "", 2), 0);
+  Child child(train_command("interrupted", "", 2), files::join(dir_, "interrupted.log"));
+  ASSERT_TRUE(wait_for_step("interrupted", 6, 60)) << child.output();
+  child.signal(SIGUSR1);  // mpirun passes SIGUSR1 on to every rank
+  EXPECT_EQ(child.wait(60), 3) << child.output();
+  const auto stopped = checkpoints::load_newest_valid(files::join(dir_, "interrupted/checkpoints"));
+  ASSERT_TRUE(stopped.has_value());
+  EXPECT_GE(stopped->checkpoint.step, 6);
+  EXPECT_LT(stopped->checkpoint.step, 32);
+  std::string output;
+  ASSERT_EQ(train("interrupted", "", 2, &output), 0) << output;
+  EXPECT_NE(output.find("resuming from"), std::string::npos) << output;
+  expect_identical_final_checkpoints("straight", "interrupted");
+}
+
+TEST_F(TrainTest, ResumeOnAnotherWorldSizeContinues) {
+  ASSERT_EQ(train("run", "--set phases.ocm.steps=2", 2), 0);
+  std::string output;
+  ASSERT_EQ(train("run", "", 0, &output), 0) << output;
+  EXPECT_NE(output.find("written by 2 ranks on 1 ranks"), std::string::npos) << output;
+  EXPECT_TRUE(files::exists(final_checkpoint("run")));
+}
+
+TEST_F(TrainTest, SecondSignalExitsAtOnce) {
+  // Steps of about a second, so the second signal arrives while the first is being honoured.
+  Child child(train_command("run", "--set phases.score.batch_size=512 --set model.ch=16"),
+              files::join(dir_, "run.log"));
+  ASSERT_TRUE(wait_for_step("run", 1, 60)) << child.output();
+  child.signal(SIGINT);
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (child.output().find("stop requested") == std::string::npos && Clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  child.signal(SIGINT);
+  EXPECT_EQ(child.wait(10), 128 + SIGINT) << child.output();
+}
+
+TEST_F(TrainTest, KillNineAtAnyInstantAlwaysResumesFromACompleteCheckpoint) {
+  const std::string settings = "--set checkpoint.every=1 --set phases.score.steps=48";
+  ASSERT_EQ(train("straight", settings), 0);
+  const std::string checkpoints = files::join(dir_, "killed/checkpoints");
+  auto writing = [&] {
+    for (const auto& entry : files::list_directory(checkpoints)) {
+      if (entry.name.find(".tmp") != std::string::npos)
+        return true;
+    }
+    return false;
+  };
+  std::mt19937 random(12345);
+  std::uniform_real_distribution<double> delay(0.0, 0.3);
+  int kills = 0, kills_during_a_write = 0;
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    const auto newest = checkpoints::load_newest_valid(checkpoints);
+    const int64_t resumed_from = newest ? newest->checkpoint.step : 0;
+    Child child(train_command("killed", settings), files::join(dir_, "killed.log"));
+    if (!wait_for_step("killed", static_cast<int>(resumed_from) + 2, 60))
+      break;
+    if (attempt % 2 == 0) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(delay(random)));
+    } else {
+      // The instant a checkpoint is being written (its temporary file exists).
+      const auto deadline = Clock::now() + std::chrono::seconds(5);
+      while (!writing() && Clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    child.kill_group();
+    if (child.wait(10) == 128 + SIGKILL) {
+      ++kills;
+      kills_during_a_write += writing();
+    }
+    // Whatever the instant, the newest checkpoint with a manifest verifies.
+    EXPECT_TRUE(checkpoints::load_newest_valid(checkpoints).has_value());
+  }
+  EXPECT_GE(kills, 6);
+  EXPECT_GE(kills_during_a_write, 1);
+  std::string output;
+  ASSERT_EQ(train("killed", settings, 0, &output), 0) << output;
+  expect_identical_final_checkpoints("straight", "killed", 56);
+}
+
+TEST_F(TrainTest, DamagedNewestCheckpointIsReportedAndThePreviousOneUsed) {
+  ASSERT_EQ(train("straight"), 0);
+  ASSERT_EQ(train("damaged", "--set phases.ocm.steps=4"), 0);
+  // Step 28 is the newest; flip one byte in the middle of its tensors.
+  const std::string newest =
+      checkpoints::checkpoint_path(files::join(dir_, "damaged/checkpoints"), 28);
+  {
+    std::fstream file(newest, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekg(files::file_size(newest) / 2);
+    char byte = 0;
+    file.read(&byte, 1);
+    file.seekp(files::file_size(newest) / 2);
+    byte = static_cast<char>(byte ^ 0x10);
+    file.write(&byte, 1);
+  }
+  std::string output;
+  ASSERT_EQ(train("damaged", "", 0, &output), 0) << output;
+  EXPECT_NE(output.find("skipping checkpoint " + newest), std::string::npos) << output;
+  EXPECT_NE(output.find("sha256"), std::string::npos) << output;
+  EXPECT_NE(output.find("resuming from"), std::string::npos) << output;
+  expect_identical_final_checkpoints("straight", "damaged");
+}
+
+TEST_F(TrainTest, ARankThatThrowsEndsEveryRankWithinSeconds) {
+  setenv("OCM_FAULT", "throw:1:3", 1);
+  const auto start = Clock::now();
+  std::string output;
+  const int code = train("run", "", 2, &output);
+  unsetenv("OCM_FAULT");
+  EXPECT_NE(code, 0) << output;
+  EXPECT_NE(code, -1) << "the job hung:\n" << output;
+  EXPECT_LT(std::chrono::duration<double>(Clock::now() - start).count(), 30);
+  EXPECT_NE(output.find("injected fault (OCM_FAULT) at step 3"), std::string::npos) << output;
+}
+
+TEST_F(TrainTest, AStalledRankAbortsTheJobAfterTheTimeout) {
+  setenv("OCM_FAULT", "stall:1:3", 1);
+  std::string output;
+  const int code = train("run", "--set dist.timeout_s=2", 2, &output);
+  unsetenv("OCM_FAULT");
+  EXPECT_EQ(code, 4) << output;
+  EXPECT_NE(output.find("did not complete within 2 s"), std::string::npos) << output;
+}
+
+TEST_F(TrainTest, NonFiniteGradientSkipsTheStepOnEveryRankAndTooManyAbort) {
+  setenv("OCM_FAULT", "nan:1:5", 1);
+  std::string output;
+  EXPECT_EQ(train("run", "", 2, &output), 0) << output;
+  EXPECT_NE(output.find("step 5: non-finite"), std::string::npos) << output;
+  const std::string metrics = read_text(files::join(dir_, "run/metrics.jsonl"));
+  EXPECT_NE(metrics.find("\"skipped\":1,\"step\":32"), std::string::npos) << metrics;
+  EXPECT_EQ(train("diverged", "--set run.max_bad_steps=1", 2, &output), 5) << output;
+  unsetenv("OCM_FAULT");
+  EXPECT_NE(output.find("training has diverged"), std::string::npos) << output;
+}
+
+TEST_F(TrainTest, IncompatibleConfigIsRefusedNamingTheKeys) {
+  ASSERT_EQ(train("run", "--set phases.score.steps=4 --set phases.ocm.steps=1"), 0);
+  std::string output;
+  EXPECT_EQ(train("run", "--set model.ch=16 --set diffusion.schedule=cosine", 0, &output), 2)
+      << output;
+  EXPECT_NE(output.find("model.ch: 8 -> 16"), std::string::npos) << output;
+  EXPECT_NE(output.find("diffusion.schedule: \"linear\" -> \"cosine\""), std::string::npos)
+      << output;
+}
+
+TEST_F(TrainTest, BadInputsExitWithAUserErrorAndWriteNothing) {
+  std::string output;
+  EXPECT_EQ(train("uneven", "--set phases.score.batch_size=7", 2, &output), 2) << output;
+  EXPECT_NE(output.find("2 ranks cannot share equally"), std::string::npos) << output;
+  EXPECT_FALSE(files::exists(files::join(dir_, "uneven")));
+  EXPECT_EQ(train("nodata", "--set data.path=/nonexistent/data", 0, &output), 2) << output;
+  EXPECT_FALSE(files::exists(files::join(dir_, "nodata")));
+  EXPECT_EQ(train("nodata", "--resume /nonexistent/ckpt-0000000004.h5", 0, &output), 2) << output;
+}
+
+}  // namespace
+}  // namespace ocm
