@@ -70,7 +70,6 @@ struct PhasesConfig {
 
 struct DistConfig {
   std::string device;
-  std::string precision;
   int64_t threads;
   double bucket_mb;
   double timeout_s;

@@ -78,9 +78,6 @@ Schema declare() {
   SectionDecl<DistConfig>(s, "dist", [](Config& c) -> DistConfig& { return c.dist; })
       .choice("device", &DistConfig::device, "auto", {"auto", "cpu", "cuda"},
               "auto: cuda:<local rank> when CUDA is available, else the CPU")
-      .choice("precision", &DistConfig::precision, "fp32", {"fp32", "bf16"},
-              "bf16: autocast of the forward pass on CUDA (weights, optimizer and reductions "
-              "stay fp32)")
       .integer("threads", &DistConfig::threads, 0, at_least(0),
                "compute threads per rank (0: the cores this process may use, shared among the "
                "ranks of its node)")

@@ -5,6 +5,10 @@
 #include "common/error.h"
 #include "ocm/build_info.h"
 
+#if OCM_HAVE_NCCL && OCM_HAVE_MPI
+#include "dist/nccl_communicator.h"
+#endif
+
 #if OCM_HAVE_MPI
 #include <mpi.h>
 #endif
@@ -186,11 +190,17 @@ std::unique_ptr<Communicator> make_single_process_communicator() {
   return std::make_unique<SingleProcess>();
 }
 
-std::unique_ptr<Communicator> make_communicator(const torch::Device& device) {
+std::unique_ptr<Communicator> make_communicator(const torch::Device& device,
+                                                double timeout_seconds) {
   if (device.is_cpu())
     return make_cpu_communicator();
+#if OCM_HAVE_NCCL && OCM_HAVE_MPI
+  return make_nccl_communicator(device.index(), timeout_seconds);
+#else
+  (void)timeout_seconds;
   throw UserError("dist.device", "is " + device.str() + ", but this build has no NCCL communicator",
                   "cpu, or a build with CUDA and NCCL (see docs/cluster.md)");
+#endif
 }
 
 void broadcast_parameters(const std::vector<torch::Tensor>& parameters,
@@ -199,9 +209,10 @@ void broadcast_parameters(const std::vector<torch::Tensor>& parameters,
     return;
   torch::NoGradGuard no_grad;
   for (const auto& parameter : parameters) {
-    torch::Tensor buffer = parameter.detach().cpu().contiguous();
+    torch::Tensor buffer = parameter.detach().contiguous();
     communicator.broadcast(buffer, 0);
-    parameter.detach().copy_(buffer);
+    if (!buffer.is_same(parameter))
+      parameter.detach().copy_(buffer);
   }
 }
 

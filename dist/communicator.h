@@ -18,7 +18,7 @@ class Work {
 // The trainer talks to other ranks only through this interface. The MPI communicator moves CPU
 // tensors with MPI (averages on a communication thread, so the reducer overlaps them with
 // backward); a single process gets a communicator of world size 1 whose collectives are no-ops. The
-// NCCL communicator for CUDA tensors implements the same interface (a later slice).
+// NCCL communicator for CUDA tensors (dist/nccl_communicator.cpp) implements the same interface.
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -41,8 +41,10 @@ std::unique_ptr<Communicator> make_cpu_communicator();
 std::unique_ptr<Communicator> make_single_process_communicator();
 
 // The communicator for tensors on `device`: MPI (or a single process) for the CPU, NCCL for
-// CUDA. Throws UserError when the device's backend was not built in.
-std::unique_ptr<Communicator> make_communicator(const torch::Device& device);
+// CUDA (aborting collectives that take longer than `timeout_seconds`). Throws UserError when
+// the device's backend was not built in.
+std::unique_ptr<Communicator> make_communicator(const torch::Device& device,
+                                                double timeout_seconds);
 
 // Rank 0's values in every rank's parameters (the start of data-parallel training).
 void broadcast_parameters(const std::vector<torch::Tensor>& parameters, Communicator& communicator);

@@ -3,5 +3,10 @@
 # Pass ctest arguments through, e.g. `launch/test.sh -L unit`.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# Where the CUDA toolkit ships NCCL (our build machines), the NCCL communicator must build and
+# link: configuring fails instead of quietly leaving it out.
+if [[ -e /usr/local/cuda/include/nccl.h ]]; then
+  export OCM_CMAKE_ARGS="-DOCM_WITH_NCCL=ON ${OCM_CMAKE_ARGS:-}"
+fi
 bash launch/setup.sh
 ctest --test-dir "${OCM_BUILD_DIR:-build}" --output-on-failure "$@"

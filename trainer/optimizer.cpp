@@ -98,12 +98,14 @@ double learning_rate(const PhaseConfig& phase, int64_t step) {
 
 double gradient_norm(const std::vector<torch::Tensor>& parameters) {
   torch::NoGradGuard no_grad;
-  torch::Tensor sum = torch::zeros({}, torch::kFloat64);
+  if (parameters.empty())
+    return 0;
+  torch::Tensor sum = torch::zeros({}, parameters.front().options().dtype(torch::kFloat64));
   for (const auto& p : parameters) {
     if (p.grad().defined())
-      sum += p.grad().to(torch::kFloat64).square().sum().cpu();
+      sum += p.grad().to(torch::kFloat64).square().sum();
   }
-  return std::sqrt(sum.item<double>());
+  return std::sqrt(sum.item<double>());  // one host synchronisation
 }
 
 void scale_gradients(const std::vector<torch::Tensor>& parameters, double factor) {

@@ -248,7 +248,9 @@ void check_identical_parameters(Run& run, const Phase& phase, int64_t step) {
   std::memcpy(digest.data_ptr(), mine.data(), mine.size());
   {
     auto armed = run.watchdog.arm("the parameter check at step " + std::to_string(step));
+    digest = digest.to(run.device);
     run.communicator.broadcast(digest, 0);
+    digest = digest.cpu();
   }
   const std::string reference(static_cast<const char*>(digest.data_ptr()), mine.size());
   if (reference != mine) {
@@ -328,11 +330,14 @@ TrainResult run_phase(Run& run, Phase& phase, int64_t start) {
     }
     const auto reduce_start = Clock::now();
     torch::Tensor scalars =
-        torch::tensor({local_loss, stop_requested() != 0 ? 1.0 : 0.0}, torch::kFloat64);
+        torch::tensor({local_loss, stop_requested() != 0 ? 1.0 : 0.0}, torch::kFloat64)
+            .to(run.device);
     {
+      // Reading the sums back is the step's one host synchronisation, so it is watched too.
       auto armed = run.watchdog.arm("the gradient all-reduce of step " + std::to_string(step));
       reducer.finish();
       run.communicator.sum_async(scalars)->wait();
+      scalars = scalars.cpu();
     }
     interval.reduce_seconds += seconds_since(reduce_start);
     const double loss = scalars[0].item<double>() / run.world;
@@ -411,10 +416,11 @@ std::optional<checkpoints::Checkpoint> find_resume_point(Run& run, const TrainOp
       chosen = found->step;
   }
   if (run.world > 1) {
-    torch::Tensor step = torch::tensor({chosen}, torch::kInt64);
+    torch::Tensor step = torch::tensor({chosen}, torch::kInt64).to(run.device);
     {
       auto armed = run.watchdog.arm("choosing the checkpoint to resume from");
       run.communicator.broadcast(step, 0);
+      step = step.cpu();
     }
     chosen = step.item<int64_t>();
     if (run.rank != 0 && chosen >= 0) {
@@ -482,10 +488,6 @@ void prepare_run_directory(Run& run) {
 TrainResult train(const Config& config, const TrainOptions& options,
                   dist::Communicator& communicator, const dist::Topology& topology) {
   const torch::Device device = training_device(config, topology);
-  if (config.dist.precision == "bf16" && !device.is_cuda()) {
-    throw UserError("dist.precision", "is bf16, but training runs on the CPU",
-                    "fp32 on the CPU (bf16 autocast is for CUDA devices)");
-  }
   const int world = communicator.world_size();
   check_batch(config.phases.score, "phases.score", world);
   check_batch(config.phases.ocm, "phases.ocm", world);
