@@ -1,5 +1,6 @@
 #include "dist/topology.h"
 
+#include "common/error.h"
 #include "ocm/build_info.h"
 
 #if OCM_HAVE_MPI
@@ -12,6 +13,7 @@
 #include <sched.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 #include <thread>
 
@@ -27,6 +29,24 @@ void check_mpi(int code, const char* call) {
   int length = 0;
   MPI_Error_string(code, text, &length);
   throw std::runtime_error(std::string(call) + " failed: " + std::string(text, length));
+}
+
+// srun without an MPI plugin starts every task as an MPI singleton: N copies of rank 0 that
+// would each write the same run directory. Caught here, before any of them does.
+void check_against_slurm(const Topology& topology) {
+  const char* tasks = std::getenv("SLURM_STEP_NUM_TASKS");
+  if (tasks == nullptr || std::getenv("SLURM_STEP_ID") == nullptr ||
+      std::getenv("OMPI_COMM_WORLD_SIZE") != nullptr)
+    return;  // not a task of an srun step, or started by mpirun
+  const int expected = std::atoi(tasks);
+  if (expected > 1 && topology.world_size != expected) {
+    throw UserError("srun",
+                    "started " + std::string(tasks) + " tasks, but MPI sees " +
+                        std::to_string(topology.world_size) + " rank(s)",
+                    "one MPI job of " + std::string(tasks) + " ranks",
+                    "Launch with `srun --mpi=pmix` (see `srun --mpi=list`) or use mpirun inside "
+                    "the allocation.");
+  }
 }
 
 }  // namespace
@@ -45,6 +65,7 @@ ProcessSession::ProcessSession(int* argc, char*** argv) {
   check_mpi(MPI_Comm_rank(node, &topology_.local_rank), "MPI_Comm_rank");
   check_mpi(MPI_Comm_size(node, &topology_.local_size), "MPI_Comm_size");
   MPI_Comm_free(&node);
+  check_against_slurm(topology_);
 }
 
 ProcessSession::~ProcessSession() {

@@ -201,6 +201,18 @@ TEST_F(TrainTest, SignalStopsAllRanksWithACheckpointAndResumingIsBitwiseExact) {
   expect_identical_final_checkpoints("straight", "interrupted");
 }
 
+TEST_F(TrainTest, ResumeFromAChosenCheckpointOfAnotherRun) {
+  ASSERT_EQ(train("straight"), 0);
+  std::string output;
+  const std::string chosen =
+      checkpoints::checkpoint_path(files::join(dir_, "straight/checkpoints"), 16);
+  ASSERT_EQ(train("branch", "--resume " + chosen, 0, &output), 0) << output;
+  EXPECT_NE(output.find("resuming from " + chosen), std::string::npos) << output;
+  EXPECT_FALSE(
+      files::exists(checkpoints::checkpoint_path(files::join(dir_, "branch/checkpoints"), 12)));
+  expect_identical_final_checkpoints("straight", "branch");
+}
+
 TEST_F(TrainTest, ResumeOnAnotherWorldSizeContinues) {
   ASSERT_EQ(train("run", "--set phases.ocm.steps=2", 2), 0);
   std::string output;
