@@ -1,11 +1,13 @@
-// `ocm bench loader`: measurements that print JSON lines (bench/README.md).
+// `ocm bench ...`: measurements that print JSON lines (bench/README.md).
 #include <iostream>
 #include <memory>
 
 #include "apps/command.h"
 #include "bench/allreduce_bench.h"
+#include "bench/checkpoint_bench.h"
 #include "bench/loader_bench.h"
 #include "bench/reducer_bench.h"
+#include "bench/train_bench.h"
 
 namespace ocm::app {
 namespace {
@@ -52,13 +54,36 @@ CommandRunner configure(CLI::App& command) {
       ->check(CLI::Range(1, 100000));
   reducer->add_option("--bucket-bytes", reducer_options->bucket_bytes, "Bucket size")
       ->check(CLI::PositiveNumber);
-  return [options, allreduce_options, reducer_options, loader, allreduce, reducer]() {
+  auto train_options = std::make_shared<bench::TrainBenchOptions>();
+  CLI::App* train = command.add_subcommand(
+      "train", "Score-phase training images/s of `ocm train` (under mpirun: all ranks)");
+  train->add_option("--config", train_options->config, "Run config (its dataset is used)");
+  train->add_option("--batch", train_options->batch, "Global batch size")
+      ->check(CLI::PositiveNumber);
+  train->add_option("--steps", train_options->steps, "Timed steps")->check(CLI::Range(1, 100000));
+  train->add_option("--warmup", train_options->warmup, "Untimed steps first")
+      ->check(CLI::Range(0, 1000));
+  train->add_option("--threads", train_options->threads, "Compute threads per rank (0: default)")
+      ->check(CLI::Range(0, 1024));
+  auto checkpoint_options = std::make_shared<bench::CheckpointBenchOptions>();
+  CLI::App* checkpoint = command.add_subcommand(
+      "checkpoint", "Checkpoint save and verified-load MB/s against dd with fsync");
+  checkpoint->add_option("--dir", checkpoint_options->dir, "Directory on the file system to test");
+  checkpoint->add_option("--megabytes", checkpoint_options->megabytes, "Checkpoint size in MiB")
+      ->check(CLI::Range(1, 1 << 20));
+  checkpoint->add_option("--repeats", checkpoint_options->repeats, "Timed repeats")
+      ->check(CLI::Range(1, 100));
+  return [=]() {
     if (loader->parsed())
       bench::run_loader_bench(*options, std::cout);
     if (allreduce->parsed())
       bench::run_allreduce_bench(*allreduce_options, std::cout);
     if (reducer->parsed())
       bench::run_reducer_bench(*reducer_options, std::cout);
+    if (train->parsed())
+      bench::run_train_bench(*train_options, std::cout);
+    if (checkpoint->parsed())
+      bench::run_checkpoint_bench(*checkpoint_options, std::cout);
     return 0;
   };
 }

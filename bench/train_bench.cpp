@@ -1,0 +1,95 @@
+#include "bench/train_bench.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "common/config.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "data/dataset.h"
+#include "diffusion/networks.h"
+#include "dist/communicator.h"
+#include "dist/topology.h"
+#include "trainer/trainer.h"
+
+namespace ocm::bench {
+namespace {
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  return values.empty() ? 0 : values[values.size() / 2];
+}
+
+}  // namespace
+
+void run_train_bench(const TrainBenchOptions& options, std::ostream& out) {
+  const dist::Topology& topology = dist::init_processes();
+  long long owner = static_cast<long long>(getpid());
+  auto communicator = dist::make_cpu_communicator();
+  {
+    torch::Tensor pid = torch::tensor({static_cast<int64_t>(owner)}, torch::kInt64);
+    communicator->broadcast(pid, 0);
+    owner = pid.item<int64_t>();
+  }
+  const std::string dir =
+      options.dir.empty()
+          ? files::join(files::temp_directory(), "ocm-bench-train-" + std::to_string(owner))
+          : options.dir;
+  if (topology.rank == 0)
+    files::remove_tree(dir);
+  communicator->barrier();
+  Config config = load_config(
+      options.config,
+      {"run.dir=" + dir, "phases.score.steps=" + std::to_string(options.warmup + options.steps),
+       "phases.score.batch_size=" + std::to_string(options.batch),
+       "phases.ocm.batch_size=" + std::to_string(options.batch), "phases.ocm.steps=1",
+       "checkpoint.every=1000000000", "log.every=1", "log.rank_files=false", "log.level=warn"});
+  torch::set_num_threads(dist::compute_threads(options.threads, topology));
+  const data::Dataset dataset(config.data.path);
+  const auto& element = dataset.manifest().element_shape;
+  const std::vector<int64_t> shape = dataset.manifest().kind == "images"
+                                         ? std::vector<int64_t>{element[2], element[0], element[1]}
+                                         : element;
+  const int64_t parameters =
+      diffusion::count_parameters(*diffusion::make_network(config.model, shape));
+  trainer::train(config, {}, *communicator, topology);
+  if (topology.rank == 0) {
+    std::ifstream metrics(files::join(dir, "metrics.jsonl"));
+    std::vector<double> step_ms, wait_pct, allreduce_ms;
+    int64_t seen = 0;
+    for (std::string line; std::getline(metrics, line);) {
+      const auto record = nlohmann::json::parse(line);
+      if (record.at("phase") != "score" || ++seen <= options.warmup)
+        continue;
+      step_ms.push_back(record.at("step_ms").get<double>());
+      wait_pct.push_back(record.at("data_wait_pct").get<double>());
+      allreduce_ms.push_back(record.at("allreduce_ms").get<double>());
+    }
+    const double step = median(step_ms);
+    out << nlohmann::json{{"bench", "train"},
+                          {"config", options.config},
+                          {"parameters", parameters},
+                          {"sample_shape", shape},
+                          {"world_size", topology.world_size},
+                          {"threads_per_rank", torch::get_num_threads()},
+                          {"global_batch", options.batch},
+                          {"timed_steps", step_ms.size()},
+                          {"median_step_ms", step},
+                          {"img_per_s", step > 0 ? 1000.0 * options.batch / step : 0},
+                          {"median_data_wait_pct", median(wait_pct)},
+                          {"median_allreduce_ms", median(allreduce_ms)}}
+               .dump()
+        << std::endl;
+    files::remove_tree(dir);
+  }
+  communicator->barrier();
+}
+
+}  // namespace ocm::bench
