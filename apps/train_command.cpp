@@ -28,7 +28,8 @@ int run_training(const TrainCommandOptions& options) {
   init_logging({config.log.level, topology.rank, ""});
   torch::set_num_threads(dist::compute_threads(config.dist.threads, topology));
   const torch::Device device = trainer::training_device(config, topology);
-  std::unique_ptr<dist::Communicator> communicator = dist::make_communicator(device, config.dist.timeout_s);
+  std::unique_ptr<dist::Communicator> communicator =
+      dist::make_communicator(device, config.dist.timeout_s);
   // Errors are reported (and every rank ended) while the communicator still exists: its
   // destructor would otherwise wait for collectives the other ranks never finish.
   try {

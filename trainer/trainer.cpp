@@ -231,6 +231,10 @@ void save_phase(Run& run, Phase& phase, int64_t completed_steps) {
   if (phase.save)
     phase.save(c.tensors);
   c.tensors["counters/skipped_steps"] = torch::tensor({run.skipped}, torch::kInt64);
+  // What sampling needs without the dataset at hand.
+  c.tensors["data/sample_shape"] = torch::tensor(run.sample_shape, torch::kInt64);
+  c.tensors["data/images"] =
+      torch::tensor({int64_t{run.dataset.manifest().kind == "images"}}, torch::kInt64);
   const std::string path = checkpoints::save_checkpoint(
       run.checkpoint_dir, c, {run.config.checkpoint.keep_last, run.config.checkpoint.keep_every});
   spdlog::info("checkpoint {} written in {:.2f} s", path, seconds_since(start));

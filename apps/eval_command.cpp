@@ -1,0 +1,61 @@
+// `ocm eval RUN|CHECKPOINT --steps 5,10,25 --sampler ddpm,ddim --cov ... --metric fd,nll ...`.
+#include <memory>
+
+#include "apps/command.h"
+#include "apps/eval_commands.h"
+#include "dist/communicator.h"
+#include "eval/evaluate.h"
+#include "eval/trained_model.h"
+
+namespace ocm::app {
+namespace {
+
+struct EvalOptions {
+  std::string model;
+  eval::EvalRequest request;
+};
+
+CommandRunner configure(CLI::App& command) {
+  auto o = std::make_shared<EvalOptions>();
+  eval::EvalRequest& r = o->request;
+  command.add_option("model", o->model, "Run directory (newest checkpoint) or checkpoint file")
+      ->required();
+  command.add_option("--steps", r.steps, "Sampling steps K, e.g. 5,10,25")->delimiter(',');
+  command.add_option("--sampler", r.samplers, "ddpm and/or ddim")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"ddpm", "ddim"}));
+  command.add_option("--cov", r.covs, "fixed-small, fixed-large, analytic, ocm, ocm-mc")
+      ->delimiter(',');
+  command
+      .add_option("--metric", r.metrics,
+                  "fid (Inception features), fd (any feature network), nll (bits/dim)")
+      ->delimiter(',');
+  command.add_option("--eta", r.eta, "DDIM eta");
+  command.add_option("--trajectory", r.trajectory, "linear or quadratic")
+      ->check(CLI::IsMember({"linear", "quadratic"}));
+  command.add_option("--num-samples", r.num_samples,
+                     "Samples per setting for fid/fd (default 50000, as the field compares)");
+  command.add_option("--features", r.features,
+                     "Feature network: inception-2015-12-05.pt (TorchScript) or a classifier "
+                     "directory of `ocm classifier train`");
+  command.add_option("--ref", r.reference,
+                     "Reference statistics of `ocm stats` (default: computed from the run's "
+                     "training split)");
+  command.add_option("--nll-samples", r.nll_samples, "Test elements for nll (default: all)");
+  command.add_option("--batch", r.batch, "Samples per forward pass on a rank");
+  command.add_option("--seed", r.seed, "Seed of the samples and the bound's noise");
+  return [o]() {
+    const EvalProcess process = start_eval_process();
+    eval::TrainedModel model = eval::load_trained_model(o->model, process.device);
+    auto communicator = dist::make_cpu_communicator();
+    eval::evaluate(model, o->request, *communicator);
+    return 0;
+  };
+}
+
+const CommandRegistration registration{
+    {"eval", "FID/FD and bits/dim over a grid of samplers, covariances and step counts",
+     configure}};
+
+}  // namespace
+}  // namespace ocm::app

@@ -1,0 +1,18 @@
+#pragma once
+
+#include <torch/types.h>
+
+#include "dist/topology.h"
+
+namespace ocm::app {
+
+// What `ocm sample`, `ocm eval`, `ocm stats` and `ocm classifier` share: MPI started (a single
+// process without mpirun), logging to stderr on rank 0, compute threads for this rank, and the
+// device: cuda:<local rank> when CUDA is available, else the CPU.
+struct EvalProcess {
+  const dist::Topology& topology;
+  torch::Device device;
+};
+EvalProcess start_eval_process(const std::string& log_level = "info");
+
+}  // namespace ocm::app

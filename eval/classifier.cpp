@@ -1,0 +1,160 @@
+#include "eval/classifier.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include "checkpoints/checkpoint.h"
+#include "common/error.h"
+#include "common/files.h"
+#include "common/seeding.h"
+#include "data/dataset.h"
+#include "data/loader.h"
+#include "data/sampler.h"
+#include "eval/generate.h"
+#include "trainer/optimizer.h"
+
+namespace ocm::eval {
+
+namespace nn = torch::nn;
+
+ClassifierImpl::ClassifierImpl(int64_t in_channels, int64_t classes) {
+  body_ = register_module("body", nn::Sequential());
+  int64_t in = in_channels;
+  for (const auto& [out, stride] : {std::pair<int64_t, int64_t>{32, 1}, {64, 2}, {128, 2}}) {
+    body_->push_back(nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1)));
+    body_->push_back(nn::GroupNorm(8, out));
+    body_->push_back(nn::SiLU());
+    in = out;
+  }
+  out_ = register_module("out", nn::Linear(128, classes));
+}
+
+torch::Tensor ClassifierImpl::features(const torch::Tensor& x) {
+  return body_->forward(x).mean({2, 3});
+}
+
+torch::Tensor ClassifierImpl::forward(const torch::Tensor& x) {
+  return out_(features(x));
+}
+
+namespace {
+
+struct Shape {
+  int64_t channels;
+  int64_t classes;
+};
+
+Shape shape_of(const checkpoints::Checkpoint& c, const std::string& where) {
+  const auto channels = c.tensors.find("classifier/in_channels");
+  const auto classes = c.tensors.find("classifier/classes");
+  if (c.phase != "classifier" || channels == c.tensors.end() || classes == c.tensors.end())
+    throw UserError(where, "is not a classifier checkpoint",
+                    "one written by `ocm classifier train`");
+  return {channels->second.item<int64_t>(), classes->second.item<int64_t>()};
+}
+
+double test_accuracy(Classifier& net, const data::Dataset& dataset) {
+  const std::string split = dataset.manifest().splits.count("test") ? "test" : "train";
+  const int64_t n = std::min<int64_t>(dataset.size(split), 10000);
+  const auto& e = dataset.manifest().element_shape;
+  torch::NoGradGuard no_grad;
+  net->eval();
+  int64_t correct = 0;
+  for (int64_t first = 0; first < n; first += 500) {
+    std::vector<int64_t> indices;
+    for (int64_t i = first; i < std::min(n, first + 500); ++i)
+      indices.push_back(i);
+    torch::Tensor images =
+        torch::empty({static_cast<int64_t>(indices.size()), e[0], e[1], e[2]}, torch::kUInt8);
+    torch::Tensor labels = torch::empty({static_cast<int64_t>(indices.size())}, torch::kInt64);
+    dataset.read(split, indices, images.data_ptr(), labels.data_ptr<int64_t>());
+    const torch::Tensor predicted = net->forward(from_uint8_images(images, torch::kCPU)).argmax(1);
+    correct += predicted.eq(labels).sum().item<int64_t>();
+  }
+  net->train();
+  return static_cast<double>(correct) / static_cast<double>(n);
+}
+
+}  // namespace
+
+double train_classifier(const ClassifierTraining& options) {
+  const data::Dataset dataset(options.data);
+  const data::Manifest& m = dataset.manifest();
+  if (m.kind != "images" || !m.has_labels)
+    throw UserError(options.data, "is not a labelled image dataset",
+                    "images with labels, e.g. `ocm data prepare fashion-mnist`");
+  const std::string checkpoint_dir = files::join(options.out, "checkpoints");
+  torch::manual_seed(
+      derive_seed({static_cast<uint64_t>(RandomPurpose::kInitialization), options.seed, 3}));
+  Classifier net(m.element_shape[2], m.num_classes);
+  const trainer::NamedTensors parameters = trainer::named_parameters(*net);
+  PhaseConfig phase{};
+  phase.optimizer = "adam";
+  phase.beta1 = 0.9;
+  phase.beta2 = 0.999;
+  trainer::Adam adam(parameters, phase);
+  int64_t start = 0;
+  if (auto found = checkpoints::load_newest_valid(checkpoint_dir)) {
+    shape_of(found->checkpoint, found->path);
+    trainer::load_tensors("classifier/model", found->checkpoint.tensors, parameters, found->path);
+    adam.load(found->checkpoint.tensors, found->path);
+    start = found->checkpoint.step;
+    spdlog::info("resuming the classifier from {}", found->path);
+  }
+  data::GlobalBatchSampler sampler(dataset.size("train"), options.batch, options.seed);
+  data::LoaderOptions loader_options;
+  loader_options.start_step = start;
+  loader_options.horizontal_flip = true;
+  loader_options.seed = options.seed;
+  data::Loader loader(dataset, sampler, loader_options);
+  auto save = [&](int64_t step) {
+    checkpoints::Checkpoint c;
+    c.step = step;
+    c.phase = "classifier";
+    c.config_hash = "classifier";
+    trainer::save_tensors("classifier/model", parameters, c.tensors);
+    adam.save(c.tensors);
+    c.tensors["classifier/in_channels"] = torch::tensor({m.element_shape[2]}, torch::kInt64);
+    c.tensors["classifier/classes"] = torch::tensor({m.num_classes}, torch::kInt64);
+    checkpoints::save_checkpoint(checkpoint_dir, c, {2, 0});
+  };
+  for (int64_t step = start; step < options.steps; ++step) {
+    const data::Batch batch = loader.next();
+    for (auto& p : net->parameters())
+      p.mutable_grad().reset();
+    const torch::Tensor loss = torch::cross_entropy_loss(net->forward(batch.data), batch.labels);
+    loss.backward();
+    adam.step(step < 100 ? options.lr * static_cast<double>(step + 1) / 100 : options.lr);
+    if ((step + 1) % 200 == 0 || step + 1 == options.steps) {
+      spdlog::info("classifier step {}/{}  loss {:.4f}", step + 1, options.steps,
+                   loss.item<double>());
+      save(step + 1);
+    }
+  }
+  const double accuracy = test_accuracy(net, dataset);
+  spdlog::info("classifier test accuracy {:.4f} ({})", accuracy, options.out);
+  return accuracy;
+}
+
+Classifier load_classifier(const std::string& path, const torch::Device& device) {
+  checkpoints::Checkpoint c;
+  std::string where = path;
+  if (files::is_directory(path)) {
+    auto found = checkpoints::load_newest_valid(files::join(path, "checkpoints"));
+    if (!found)
+      throw UserError(path, "has no valid classifier checkpoint",
+                      "a directory written by `ocm classifier train`");
+    where = found->path;
+    c = std::move(found->checkpoint);
+  } else {
+    c = checkpoints::load_checkpoint(path);
+  }
+  const Shape shape = shape_of(c, where);
+  Classifier net(shape.channels, shape.classes);
+  trainer::load_tensors("classifier/model", c.tensors, trainer::named_parameters(*net), where);
+  net->to(device);
+  net->eval();
+  return net;
+}
+
+}  // namespace ocm::eval

@@ -1,0 +1,70 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "diffusion/likelihood.h"
+#include "dist/communicator.h"
+#include "eval/generate.h"
+#include "eval/trained_model.h"
+
+namespace ocm::eval {
+
+struct EvalRequest {
+  std::vector<int64_t> steps = {5, 10, 25};
+  std::vector<std::string> samplers = {"ddpm", "ddim"};
+  std::vector<std::string> covs = {"fixed-small", "analytic", "ocm"};
+  std::vector<std::string> metrics = {"fd", "nll"};  // fid, fd, nll
+  double eta = 0.0;
+  std::string trajectory = "linear";
+  int64_t num_samples = 50000;  // generated per setting for fid / fd
+  std::string features;         // feature network (fid / fd)
+  std::string reference;        // statistics file; default: computed from the training split
+  int64_t nll_samples = 0;      // test elements for nll (0: the whole test split)
+  int64_t batch = 256;
+  uint64_t seed = 0;
+  int64_t grid = 64;  // samples in each setting's PNG grid
+};
+
+// One line of <run>/eval/results.jsonl.
+struct EvalResult {
+  std::string setting;  // SamplingSetting::name()
+  std::string sampler;
+  std::string cov;
+  int64_t steps = 0;
+  std::string metric;  // fid, fd or nll (bits/dim)
+  double value = 0;
+  int64_t n = 0;
+  double seconds = 0;
+  std::string features;  // the feature network or reference, for fid / fd
+};
+
+// Mean bits/dim of the K-step bound over `count` elements, each rank taking its contiguous share
+// of indices [0, count) in batches; `read(indices)` returns those elements as x0. The per-sample
+// values are summed in float64 across ranks.
+struct BpdResult {
+  double mean = 0;
+  double standard_error = 0;
+  int64_t count = 0;
+};
+BpdResult mean_bpd(diffusion::DenoisingModel& model, diffusion::CovarianceEstimator& estimator,
+                   const diffusion::Schedule& schedule, const diffusion::LikelihoodOptions& options,
+                   int64_t count,
+                   const std::function<torch::Tensor(const std::vector<int64_t>&)>& read,
+                   int64_t batch, uint64_t seed, dist::Communicator& communicator);
+
+// Note [evaluation grid]
+// Every (sampler, covariance, K) of the request is checked before any work starts. For fid/fd,
+// each rank draws its contiguous share of sample indices [0, num_samples), extracts features,
+// and the float64 feature sums are added across ranks; the Frechet distance to the reference
+// statistics is computed on rank 0. nll is the K-step bound of the DDPM-type chain (OCM.md
+// section 7) over the test split divided among the ranks; it does not depend on the sampler,
+// so it is computed once per (covariance, K) and reported under ddpm. Results are appended to
+// <run>/eval/results.jsonl as they come; results.md, one plot per metric and a grid per setting
+// are written at the end.
+std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request,
+                                 dist::Communicator& communicator);
+
+}  // namespace ocm::eval

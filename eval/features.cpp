@@ -1,0 +1,133 @@
+#include "eval/features.h"
+
+#include <fstream>
+
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/sha256.h"
+#include "eval/classifier.h"
+#include "eval/generate.h"
+
+namespace ocm::eval {
+namespace {
+
+// The file's name and the start of its SHA-256; for a classifier directory, its newest
+// checkpoint's.
+std::string describe(const std::string& path) {
+  std::string file = path;
+  if (files::is_directory(path)) {
+    std::ifstream latest(files::join(path, "checkpoints/latest"));
+    std::string name;
+    std::getline(latest, name);
+    file = files::join(path, "checkpoints/" + name);
+  }
+  const std::string digest =
+      files::is_regular_file(file) ? sha256_file(file).substr(0, 12) : std::string("unknown");
+  return files::filename(path) + " (sha256 " + digest + ")";
+}
+
+class TorchScriptFeatures : public FeatureNetwork {
+ public:
+  TorchScriptFeatures(const std::string& path, const torch::Device& device)
+      : path_(path), description_(describe(path)), device_(device) {
+    try {
+      module_ = torch::jit::load(path, device);
+    } catch (const c10::Error& e) {
+      throw UserError(path, "is not a TorchScript file LibTorch can load",
+                      "a feature network saved with torch.jit.save, such as "
+                      "inception-2015-12-05.pt (docs/evaluation.md)");
+    }
+    module_.eval();
+    const auto& schema = module_.get_method("forward").function().getSchema();
+    for (const auto& argument : schema.arguments())
+      returns_features_flag_ |= argument.name() == "return_features";
+  }
+
+  torch::Tensor features(const torch::Tensor& images) override {
+    torch::NoGradGuard no_grad;
+    torch::Tensor x = images.permute({0, 3, 1, 2}).contiguous().to(device_);
+    if (x.size(1) == 1)
+      x = x.expand({-1, 3, -1, -1}).contiguous();  // grey images as RGB
+    torch::jit::IValue out;
+    try {
+      if (returns_features_flag_)
+        out = module_.forward({x}, {{"return_features", true}});
+      else
+        out = module_.forward({x});
+    } catch (const std::exception& e) {
+      throw UserError(path_, "failed on uint8 images of shape " + c10::str(x.sizes()),
+                      "a network that maps uint8 [N, 3, H, W] images to [N, D] features");
+    }
+    if (!out.isTensor())
+      throw UserError(path_, "returned something other than a tensor", "[N, D] features");
+    const torch::Tensor f = out.toTensor();
+    if (f.dim() != 2 || f.size(0) != images.size(0) || !f.is_floating_point())
+      throw UserError(path_,
+                      "returned a " + std::string(c10::toString(f.scalar_type())) +
+                          " tensor of shape " + c10::str(f.sizes()) + " for " +
+                          std::to_string(images.size(0)) + " images",
+                      "floating-point features of shape [N, D]");
+    dim_ = f.size(1);
+    return f.to(torch::kFloat64).cpu();
+  }
+  int64_t dim() const override { return dim_; }
+  std::string description() const override { return description_; }
+  std::string metric() const override { return dim_ == 2048 ? "fid" : "fd"; }
+
+ private:
+  std::string path_;
+  std::string description_;
+  torch::Device device_;
+  torch::jit::Module module_;
+  bool returns_features_flag_ = false;
+  int64_t dim_ = 0;
+};
+
+class ClassifierFeatures : public FeatureNetwork {
+ public:
+  ClassifierFeatures(const std::string& path, const torch::Device& device)
+      : net_(load_classifier(path, device)), description_(describe(path)), device_(device) {}
+  torch::Tensor features(const torch::Tensor& images) override {
+    torch::NoGradGuard no_grad;
+    return net_->features(from_uint8_images(images, device_)).to(torch::kFloat64).cpu();
+  }
+  int64_t dim() const override { return 128; }
+  std::string description() const override { return "ocm classifier " + description_; }
+  std::string metric() const override { return "fd"; }
+
+ private:
+  Classifier net_;
+  std::string description_;
+  torch::Device device_;
+};
+
+}  // namespace
+
+std::unique_ptr<FeatureNetwork> load_feature_network(const std::string& path,
+                                                     const std::vector<int64_t>& image_shape,
+                                                     const torch::Device& device) {
+  if (!files::exists(path))
+    throw UserError(path, "does not exist",
+                    "a TorchScript feature network (.pt) or a classifier directory of "
+                    "`ocm classifier train`");
+  std::unique_ptr<FeatureNetwork> network;
+  if (files::is_directory(path) || files::extension(path) == ".h5")
+    network = std::make_unique<ClassifierFeatures>(path, device);
+  else
+    network = std::make_unique<TorchScriptFeatures>(path, device);
+  // A probe batch: the network must produce [N, D] features for these images.
+  const torch::Tensor probe =
+      torch::zeros({2, image_shape[0], image_shape[1], image_shape[2]}, torch::kUInt8);
+  try {
+    network->features(probe);
+  } catch (const c10::Error& e) {
+    throw UserError(path, "cannot run on images of shape " + c10::str(probe.sizes()),
+                    "a feature network for this data");
+  }
+  return network;
+}
+
+}  // namespace ocm::eval

@@ -1,0 +1,38 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <torch/types.h>
+
+namespace ocm::eval {
+
+// Note [feature networks]
+// FID is the Frechet distance between Inception-v3 pool features of real and generated images,
+// computed with the TorchScript export used by StyleGAN and EDM (inception-2015-12-05.pt: uint8
+// [N, 3, H, W] in, 2048 features out; see docs/evaluation.md for where to get it). Any
+// TorchScript file that maps uint8 images to [N, D] features can be used; reports call the
+// result FID only for 2048-dimensional features of a TorchScript network, and FD (with the
+// network's file name) otherwise. For data Inception does not suit, such as 28x28 grey
+// Fashion-MNIST, `ocm classifier train` trains a small CNN whose pooled 128-d features serve.
+class FeatureNetwork {
+ public:
+  virtual ~FeatureNetwork() = default;
+  // uint8 images [N, H, W, C] -> float64 features [N, D] on the CPU.
+  virtual torch::Tensor features(const torch::Tensor& images) = 0;
+  virtual int64_t dim() const = 0;
+  // "inception-2015-12-05.pt (sha256 1a2b3c4d...)": recorded beside every value.
+  virtual std::string description() const = 0;
+  // fid for Inception-like TorchScript features, fd otherwise.
+  virtual std::string metric() const = 0;
+};
+
+// A TorchScript file (.pt) or a classifier of `ocm classifier train` (its directory or a
+// checkpoint). Runs the network once on a probe batch of the given image shape [H, W, C] and
+// throws UserError naming the file when it does not produce [N, D] features.
+std::unique_ptr<FeatureNetwork> load_feature_network(const std::string& path,
+                                                     const std::vector<int64_t>& image_shape,
+                                                     const torch::Device& device);
+
+}  // namespace ocm::eval

@@ -1,0 +1,211 @@
+#include "eval/generate.h"
+
+#include <cmath>
+#include <fstream>
+#include <sstream>
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+#include <nlohmann/json.hpp>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "common/seeding.h"
+#include "data/dataset.h"
+#include "diffusion/sampler.h"
+#include "diffusion/schedule.h"
+
+namespace ocm::eval {
+
+std::string SamplingSetting::name() const {
+  std::ostringstream out;
+  out << sampler;
+  if (sampler == "ddim" && eta != 0)
+    out << eta;
+  out << "-" << cov << "-K" << steps;
+  if (trajectory != "linear")
+    out << "-" << trajectory;
+  return out.str();
+}
+
+void check_setting(const SamplingSetting& setting, const TrainedModel& model) {
+  const int64_t n = model.schedule->num_timesteps();
+  if (setting.steps < 2 || setting.steps > n) {
+    throw UserError("--steps " + std::to_string(setting.steps), "is out of range",
+                    "between 2 and N = " + std::to_string(n) +
+                        " (K network evaluations, the last one at t = 1)");
+  }
+  if (setting.sampler != "ddpm" && setting.sampler != "ddim")
+    throw UserError("--sampler " + setting.sampler, "is not a sampler", "ddpm or ddim");
+  if (setting.eta < 0 || setting.eta > 1)
+    throw UserError("--eta", "is " + std::to_string(setting.eta), "a number in [0, 1]");
+  const auto& names = diffusion::estimator_names();
+  if (std::find(names.begin(), names.end(), setting.cov) == names.end()) {
+    throw UserError("--cov " + setting.cov, "is not a covariance",
+                    "fixed-small, fixed-large, analytic, ocm or ocm-mc");
+  }
+  if ((setting.cov == "ocm") && !model.head) {
+    throw UserError("--cov ocm",
+                    model.checkpoint_path + " has no OCM head (phase " + model.phase + ", step " +
+                        std::to_string(model.step) + ")",
+                    "a checkpoint of the OCM phase",
+                    "Train the OCM phase first (rerun `ocm train` with the run's config), or use "
+                    "fixed-small, fixed-large, analytic or ocm-mc.");
+  }
+  if (setting.cov == "fixed-large" && setting.sampler == "ddim")
+    throw UserError("--cov fixed-large", "has no DDIM form", "ddpm with fixed-large");
+}
+
+std::vector<int64_t> share_of(int64_t n, int rank, int world) {
+  const int64_t begin = n * rank / world, end = n * (rank + 1) / world;
+  std::vector<int64_t> indices;
+  for (int64_t i = begin; i < end; ++i)
+    indices.push_back(i);
+  return indices;
+}
+
+torch::Tensor to_uint8_images(const torch::Tensor& x) {
+  return ((x.to(torch::kFloat32) + 1) * 127.5)
+      .round()
+      .clamp(0, 255)
+      .to(torch::kUInt8)
+      .permute({0, 2, 3, 1})
+      .contiguous()
+      .cpu();
+}
+
+torch::Tensor from_uint8_images(const torch::Tensor& images, const torch::Device& device) {
+  return images.to(device).permute({0, 3, 1, 2}).to(torch::kFloat32).div(127.5).sub(1).contiguous();
+}
+
+torch::Tensor generate(TrainedModel& model, const SamplingSetting& setting,
+                       const diffusion::AnalyticTable* table, const std::vector<int64_t>& indices,
+                       int64_t batch, uint64_t seed, const std::function<void(int64_t)>& progress) {
+  check_setting(setting, model);
+  diffusion::EstimatorOptions estimator_options;
+  estimator_options.probes = setting.probes;
+  estimator_options.table = table;
+  auto estimator = diffusion::make_estimator(setting.cov, *model.schedule, estimator_options);
+  diffusion::SamplerOptions options;
+  options.kind = setting.sampler;
+  options.eta = setting.eta;
+  options.trajectory = setting.trajectory;
+  options.steps = setting.steps;
+  options.clip_x0 = model.images;
+  options.sigma_clip = model.images ? 1.0 : 0.0;
+  std::vector<torch::Tensor> parts;
+  for (size_t first = 0; first < indices.size(); first += static_cast<size_t>(batch)) {
+    const size_t last = std::min(indices.size(), first + static_cast<size_t>(batch));
+    const std::vector<int64_t> chunk(indices.begin() + static_cast<std::ptrdiff_t>(first),
+                                     indices.begin() + static_cast<std::ptrdiff_t>(last));
+    const torch::Tensor x =
+        diffusion::sample(*model.denoiser, *estimator, *model.schedule, options, model.sample_shape,
+                          seed, chunk, torch::TensorOptions().device(model.device));
+    parts.push_back(model.images ? to_uint8_images(x) : x.to(torch::kFloat32).cpu());
+    if (progress)
+      progress(static_cast<int64_t>(last));
+  }
+  if (parts.empty()) {
+    std::vector<int64_t> shape = {0};
+    if (model.images)
+      shape.insert(shape.end(),
+                   {model.sample_shape[1], model.sample_shape[2], model.sample_shape[0]});
+    else
+      shape.insert(shape.end(), model.sample_shape.begin(), model.sample_shape.end());
+    return torch::empty(shape, model.images ? torch::kUInt8 : torch::kFloat32);
+  }
+  return torch::cat(parts);
+}
+
+diffusion::AnalyticTable analytic_table(TrainedModel& model, const SamplingSetting& setting,
+                                        dist::Communicator& communicator, int64_t samples) {
+  const std::string dir = files::join(model.run_dir, "eval/analytic");
+  const std::string path =
+      files::join(dir, setting.trajectory + "-K" + std::to_string(setting.steps) + "-step" +
+                           std::to_string(model.step) + ".json");
+  const std::vector<int64_t> times =
+      diffusion::trajectory(setting.trajectory, setting.steps, model.schedule->num_timesteps());
+  diffusion::AnalyticTable table;
+  if (files::exists(path)) {
+    try {
+      std::ifstream in(path);
+      const auto json = nlohmann::json::parse(in);
+      for (const auto& [t, gamma] : json.at("gamma").items())
+        table.gamma[std::stoll(t)] = gamma.get<double>();
+      for (const int64_t t : times) {
+        if (t > 0 && table.gamma.count(t) == 0)
+          throw std::runtime_error("missing t");
+      }
+      return table;
+    } catch (const std::exception&) {
+      spdlog::warn("{} is unreadable or incomplete; estimating the table again", path);
+      table.gamma.clear();
+    }
+  }
+  // Each rank estimates over its share of the first `samples` training elements (noise keyed by
+  // the share's first index, so the table's last digits depend on the world size that made it;
+  // it is made once per run and trajectory and then read back); the sums are added across ranks.
+  const data::Dataset dataset(model.config.data.path);
+  const int64_t available = std::min(samples, dataset.size(model.config.data.split));
+  const std::vector<int64_t> mine =
+      share_of(available, communicator.rank(), communicator.world_size());
+  const int64_t element_bytes = dataset.manifest().element_bytes();
+  constexpr int64_t kBatch = 128;
+  const int64_t batches = (static_cast<int64_t>(mine.size()) + kBatch - 1) / kBatch;
+  auto data = [&](int64_t b) {
+    const auto first = mine.begin() + b * kBatch;
+    const std::vector<int64_t> indices(first, std::min(mine.end(), first + kBatch));
+    std::vector<uint8_t> bytes(indices.size() * static_cast<size_t>(element_bytes));
+    dataset.read(model.config.data.split, indices, bytes.data(), nullptr);
+    std::vector<int64_t> shape = {static_cast<int64_t>(indices.size())};
+    const auto& e = dataset.manifest().element_shape;
+    shape.insert(shape.end(), e.begin(), e.end());
+    if (model.images) {
+      return from_uint8_images(torch::from_blob(bytes.data(), shape, torch::kUInt8).clone(),
+                               model.device);
+    }
+    return torch::from_blob(bytes.data(), shape, torch::kFloat32).clone().to(model.device);
+  };
+  const diffusion::AnalyticTable local = diffusion::estimate_analytic_table(
+      *model.denoiser, *model.schedule, times, data, batches,
+      derive_seed({static_cast<uint64_t>(model.config.run.seed),
+                   static_cast<uint64_t>(mine.empty() ? 0 : mine.front())}));
+  // estimate_analytic_table averages; turn means back into sums to add them across ranks.
+  double elements = static_cast<double>(mine.size());
+  for (const int64_t d : model.sample_shape)
+    elements *= static_cast<double>(d);
+  std::vector<int64_t> keys;
+  std::vector<double> sums;
+  for (const int64_t t : times) {
+    if (t == 0)
+      continue;
+    keys.push_back(t);
+    sums.push_back(local.gamma.count(t) ? local.gamma.at(t) * elements : 0.0);
+  }
+  sums.push_back(elements);
+  torch::Tensor reduced = torch::tensor(sums, torch::kFloat64);
+  communicator.sum_async(reduced)->wait();
+  const double total = reduced[static_cast<int64_t>(keys.size())].item<double>();
+  nlohmann::json gamma;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    table.gamma[keys[i]] = reduced[static_cast<int64_t>(i)].item<double>() / total;
+    gamma[std::to_string(keys[i])] = table.gamma[keys[i]];
+  }
+  if (communicator.rank() == 0) {
+    files::create_directories(dir);
+    const std::string temporary = path + ".tmp";
+    std::ofstream(temporary) << nlohmann::json{{"trajectory", setting.trajectory},
+                                               {"steps", setting.steps},
+                                               {"checkpoint", model.checkpoint_path},
+                                               {"samples", available},
+                                               {"gamma", gamma}}
+                                    .dump(2)
+                             << "\n";
+    std::rename(temporary.c_str(), path.c_str());
+    spdlog::info("analytic covariance table for {} from {} training elements: {}", setting.name(),
+                 available, path);
+  }
+  return table;
+}
+
+}  // namespace ocm::eval

@@ -1,0 +1,65 @@
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <torch/types.h>
+
+#include "diffusion/covariance.h"
+#include "dist/communicator.h"
+#include "eval/trained_model.h"
+
+namespace ocm::eval {
+
+// One way of sampling: the K-step sampler and the covariance its steps use.
+struct SamplingSetting {
+  std::string sampler = "ddpm";  // ddpm or ddim
+  double eta = 0.0;              // ddim only
+  std::string cov = "ocm";       // fixed-small, fixed-large, analytic, ocm or ocm-mc
+  int64_t steps = 10;            // K
+  std::string trajectory = "linear";
+  int64_t probes = 1;  // ocm-mc only
+
+  // "ddpm-ocm-K10", "ddim0.5-analytic-K5": used in file names and reports.
+  std::string name() const;
+};
+
+// Throws UserError naming the option when the setting cannot run on this model: K < 2 or more
+// than N, an unknown sampler or covariance, an OCM covariance without an OCM head, fixed-large
+// with DDIM, eta outside [0, 1].
+void check_setting(const SamplingSetting& setting, const TrainedModel& model);
+
+// The global sample indices [0, n) that `rank` of `world` generates: one contiguous block, so
+// concatenating the ranks' blocks in rank order gives index order.
+std::vector<int64_t> share_of(int64_t n, int rank, int world);
+
+// Note [sample bytes]
+// Sample i depends only on (seed, i, setting, model): its starting noise and every step's noise
+// come from its own stream (Note [per-sample randomness]) and, on the CPU, LibTorch computes
+// each sample of a batch with the same arithmetic whatever the batch holds, so the bytes do not
+// depend on the batch size or on how many ranks share the work (tested). GPU convolution
+// algorithms may differ with the batch size; there the guarantee is up to float rounding.
+
+// Draws the samples of `indices` in batches of at most `batch`; images come back as uint8
+// [n, H, W, C] ([-1, 1] mapped to 0..255), arrays as float32 [n, ...]. `progress` is called
+// after each batch with the number done.
+torch::Tensor generate(TrainedModel& model, const SamplingSetting& setting,
+                       const diffusion::AnalyticTable* table, const std::vector<int64_t>& indices,
+                       int64_t batch, uint64_t seed,
+                       const std::function<void(int64_t)>& progress = {});
+
+// [B, C, H, W] in [-1, 1] -> uint8 [B, H, W, C].
+torch::Tensor to_uint8_images(const torch::Tensor& x);
+
+// uint8 [B, H, W, C] -> float [B, C, H, W] in [-1, 1] on `device`.
+torch::Tensor from_uint8_images(const torch::Tensor& images, const torch::Device& device);
+
+// Gamma_t of the Analytic-DPM covariance for the setting's trajectory, estimated once from
+// `samples` training elements split over the ranks and kept in
+// <run>/eval/analytic/<trajectory>-K<steps>.json, which later calls read instead.
+diffusion::AnalyticTable analytic_table(TrainedModel& model, const SamplingSetting& setting,
+                                        dist::Communicator& communicator, int64_t samples = 2048);
+
+}  // namespace ocm::eval

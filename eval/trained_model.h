@@ -1,0 +1,37 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include "common/config.h"
+#include "diffusion/model.h"
+#include "diffusion/schedule.h"
+
+namespace ocm::eval {
+
+// A trained run, ready to sample: the EMA score network (the OCM phase's frozen trunk once that
+// phase has run) and, after the OCM phase, the head's EMA weights.
+struct TrainedModel {
+  Config config;  // the config the checkpoint recorded
+  std::string checkpoint_path;
+  std::string run_dir;  // where eval results go: the checkpoint's run directory
+  int64_t step = 0;
+  std::string phase;
+  std::vector<int64_t> sample_shape;  // [C, H, W] for images, the element shape for arrays
+  bool images = true;
+  torch::Device device{torch::kCPU};
+  std::shared_ptr<torch::nn::Module> network;
+  std::shared_ptr<diffusion::Head> head;  // null before the OCM phase
+  std::unique_ptr<diffusion::Schedule> schedule;
+  std::unique_ptr<diffusion::NetworkDenoiser> denoiser;
+};
+
+// `path` is a run directory (its newest valid checkpoint is used) or a checkpoint file. Throws
+// UserError when there is no valid checkpoint or it does not fit the config it records.
+TrainedModel load_trained_model(const std::string& path, const torch::Device& device);
+
+}  // namespace ocm::eval

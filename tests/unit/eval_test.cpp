@@ -1,0 +1,186 @@
+// Evaluation maths and files: the Frechet distance against closed forms, statistics files, the
+// TorchScript feature path, and the dataset bits/dim against the exact Gaussian model.
+#include <cmath>
+#include <fstream>
+#include <numeric>
+
+#include <gtest/gtest.h>
+#include <torch/script.h>
+#include <torch/torch.h>
+
+#include "common/error.h"
+#include "common/files.h"
+#include "diffusion/gaussian_mixture.h"
+#include "diffusion/random.h"
+#include "dist/communicator.h"
+#include "eval/evaluate.h"
+#include "eval/features.h"
+#include "eval/statistics.h"
+#include "tests/support/gaussian_closed_form.h"
+
+namespace ocm::eval {
+namespace {
+
+const auto kDouble = torch::TensorOptions().dtype(torch::kFloat64);
+
+FeatureStatistics gaussian(const torch::Tensor& mean, const torch::Tensor& covariance) {
+  return {mean, covariance, 1000, "test", "test"};
+}
+
+class EvalFiles : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = files::join(files::temp_directory(),
+                       "ocm-eval-test-" + std::to_string(getpid()) + "-" +
+                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    files::remove_tree(dir_);
+    files::create_directories(dir_);
+  }
+  void TearDown() override { files::remove_tree(dir_); }
+  std::string dir_;
+};
+
+TEST(FrechetDistance, OfASetWithItselfIsZero) {
+  torch::manual_seed(1);
+  const torch::Tensor x = torch::randn({500, 16}, kDouble).matmul(torch::randn({16, 16}, kDouble));
+  FeatureSums sums(16);
+  sums.add(x);
+  const FeatureStatistics s = statistics_of(sums, "test", "x");
+  EXPECT_NEAR(frechet_distance(s, s), 0.0, 1e-9 * s.covariance.trace().item<double>());
+  EXPECT_TRUE(torch::allclose(s.mean, x.mean(0), 1e-12, 1e-12));
+  EXPECT_TRUE(torch::allclose(s.covariance, torch::cov(x.t()), 1e-10, 1e-10));
+}
+
+TEST(FrechetDistance, MatchesClosedFormsOfTwoGaussians) {
+  // Commuting (diagonal) covariances: |m1 - m2|^2 + sum (sqrt(s1) - sqrt(s2))^2.
+  const torch::Tensor s1 = torch::tensor({1.0, 4.0, 0.25}, kDouble);
+  const torch::Tensor s2 = torch::tensor({9.0, 1.0, 0.25}, kDouble);
+  const torch::Tensor m1 = torch::tensor({0.0, 1.0, 2.0}, kDouble);
+  const torch::Tensor m2 = torch::tensor({1.0, 1.0, 0.0}, kDouble);
+  const double expected = 1 + 4 + (1 - 3) * (1 - 3) + (2 - 1) * (2 - 1) + 0;
+  EXPECT_NEAR(frechet_distance(gaussian(m1, torch::diag(s1)), gaussian(m2, torch::diag(s2))),
+              expected, 1e-10);
+  // Non-commuting 2x2 covariances: for a 2x2 positive semi-definite M,
+  // tr sqrt(M) = sqrt(tr M + 2 sqrt(det M)), with M = S1^(1/2) S2 S1^(1/2), so that
+  // tr M = tr(S1 S2) and det M = det S1 det S2.
+  const torch::Tensor a = torch::tensor({{2.0, 0.7}, {0.7, 1.0}}, kDouble);
+  const torch::Tensor b = torch::tensor({{0.5, -0.3}, {-0.3, 3.0}}, kDouble);
+  const double cross =
+      std::sqrt(torch::matmul(a, b).trace().item<double>() +
+                2 * std::sqrt(torch::det(a).item<double>() * torch::det(b).item<double>()));
+  const torch::Tensor ma = torch::tensor({0.3, -0.2}, kDouble);
+  const torch::Tensor mb = torch::tensor({-0.1, 0.4}, kDouble);
+  const double closed = (ma - mb).square().sum().item<double>() + a.trace().item<double>() +
+                        b.trace().item<double>() - 2 * cross;
+  EXPECT_NEAR(frechet_distance(gaussian(ma, a), gaussian(mb, b)), closed, 1e-10);
+  EXPECT_NEAR(frechet_distance(gaussian(mb, b), gaussian(ma, a)), closed, 1e-10);
+}
+
+TEST_F(EvalFiles, StatisticsFileRoundTripsAndBadFilesAreUserErrors) {
+  torch::manual_seed(2);
+  const torch::Tensor x = torch::randn({50, 6}, kDouble);
+  FeatureSums sums(6);
+  sums.add(x);
+  const FeatureStatistics s = statistics_of(sums, "net (sha256 abc)", "data train");
+  const std::string path = files::join(dir_, "stats.h5");
+  save_statistics(path, s);
+  const FeatureStatistics back = load_statistics(path);
+  EXPECT_TRUE(torch::equal(back.mean, s.mean));
+  EXPECT_TRUE(torch::equal(back.covariance, s.covariance));
+  EXPECT_EQ(back.count, 50);
+  EXPECT_EQ(back.features, "net (sha256 abc)");
+  EXPECT_EQ(back.source, "data train");
+
+  EXPECT_THROW(load_statistics(files::join(dir_, "missing.h5")), UserError);
+  const std::string junk = files::join(dir_, "junk.h5");
+  std::ofstream(junk) << "not hdf5";
+  EXPECT_THROW(load_statistics(junk), UserError);
+  // A truncated file.
+  const std::string cut = files::join(dir_, "cut.h5");
+  {
+    std::ifstream in(path, std::ios::binary);
+    std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
+  }
+  EXPECT_THROW(load_statistics(cut), UserError);
+  // Statistics of another feature size: the distance refuses, naming both.
+  FeatureSums other(4);
+  other.add(torch::randn({10, 4}, kDouble));
+  try {
+    frechet_distance(s, statistics_of(other, "other", "other set"));
+    FAIL() << "expected a UserError";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("4-dimensional"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(EvalFiles, TorchScriptFeatureNetworkIsLoadedRunAndChecked) {
+  // A scripted module with the Inception export's calling convention: uint8 [N, 3, H, W] in.
+  torch::jit::Module good("Features");
+  good.define(R"(
+def forward(self, x, return_features: bool = False):
+    y = x.float().mean(dim=[2, 3])
+    if return_features:
+        return torch.cat([y, y * 2.0], 1)
+    return y
+)");
+  const std::string good_path = files::join(dir_, "features.pt");
+  good.save(good_path);
+  auto network = load_feature_network(good_path, {8, 8, 1}, torch::kCPU);
+  torch::Tensor images = torch::zeros({3, 8, 8, 1}, torch::kUInt8);
+  images[1].fill_(10);
+  images[2].fill_(255);
+  const torch::Tensor f = network->features(images);
+  ASSERT_EQ(f.sizes(), (std::vector<int64_t>{3, 6}));  // grey repeated to 3 channels, doubled
+  EXPECT_EQ(f[1][0].item<double>(), 10.0);
+  EXPECT_EQ(f[2][5].item<double>(), 510.0);
+  EXPECT_EQ(network->metric(), "fd");  // not 2048-d Inception features
+  EXPECT_NE(network->description().find("features.pt (sha256 "), std::string::npos);
+
+  torch::jit::Module flat("Flat");
+  flat.define(R"(
+def forward(self, x):
+    return x.float().sum()
+)");
+  const std::string flat_path = files::join(dir_, "flat.pt");
+  flat.save(flat_path);
+  try {
+    load_feature_network(flat_path, {8, 8, 1}, torch::kCPU);
+    FAIL() << "expected a UserError";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find("shape [N, D]"), std::string::npos) << e.what();
+  }
+  const std::string junk = files::join(dir_, "junk.pt");
+  std::ofstream(junk) << "not torchscript";
+  EXPECT_THROW(load_feature_network(junk, {8, 8, 1}, torch::kCPU), UserError);
+}
+
+TEST(DatasetBitsPerDim, OfTheExactGaussianModelMatchesTheClosedForm) {
+  const std::vector<double> m = {0.2, -0.1, 0.0};
+  const std::vector<double> s = {0.05, 0.2, 0.5};
+  diffusion::GaussianMixture model(
+      torch::ones({1}, kDouble), torch::tensor(m, kDouble).unsqueeze(0),
+      torch::tensor(s, kDouble).unsqueeze(0), diffusion::Schedule("linear", 1000));
+  auto read = [&](const std::vector<int64_t>& indices) {
+    diffusion::SampleRandom random(4, RandomPurpose::kStatistics, indices);
+    return model.sample_data(random);
+  };
+  diffusion::LikelihoodOptions options;
+  options.steps = 5;
+  options.decoder = "gaussian";
+  const auto times = diffusion::trajectory("linear", 5, 1000);
+  auto communicator = dist::make_single_process_communicator();
+  for (const std::string cov : {"ocm", "fixed-small", "fixed-large"}) {
+    SCOPED_TRACE(cov);
+    auto estimator = diffusion::make_estimator(cov, model.schedule());
+    const BpdResult bpd =
+        mean_bpd(model, *estimator, model.schedule(), options, 6000, read, 512, 9, *communicator);
+    const double expected =
+        diffusion::closed_form_nelbo(model.schedule(), times, m, s, cov) / (3 * std::log(2.0));
+    EXPECT_EQ(bpd.count, 6000);
+    EXPECT_NEAR(bpd.mean, expected, 5 * bpd.standard_error + 1e-9) << "se " << bpd.standard_error;
+  }
+}
+
+}  // namespace
+}  // namespace ocm::eval
