@@ -51,6 +51,10 @@ int run_sample(const SampleOptions& o) {
   eval::TrainedModel model = eval::load_trained_model(o.model, process.device);
   eval::check_setting(o.setting, model);
   auto communicator = dist::make_cpu_communicator();
+  if (o.count < communicator->world_size())
+    throw UserError("-n " + std::to_string(o.count),
+                    "is fewer than the " + std::to_string(communicator->world_size()) + " ranks",
+                    "at least one sample per rank (or fewer ranks)");
   const diffusion::AnalyticTable table = o.setting.cov == "analytic"
                                              ? eval::analytic_table(model, o.setting, *communicator)
                                              : diffusion::AnalyticTable{};

@@ -201,13 +201,10 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
     throw UserError("--metric fd", "needs image data", "nll for vector data");
   if (request.batch < 1)
     throw UserError("--batch", "is " + std::to_string(request.batch), "at least 1");
-  const std::string dir = files::join(model.run_dir, "eval");
-  if (communicator.rank() == 0) {
-    const std::string error = files::create_directories(files::join(dir, "grids"));
-    if (!error.empty())
-      throw UserError(dir, "cannot be created (" + error + ")", "a writable run directory");
-  }
-  communicator.barrier();
+  if (frechet && request.num_samples < communicator.world_size())
+    throw UserError("--num-samples " + std::to_string(request.num_samples),
+                    "is fewer than the " + std::to_string(communicator.world_size()) + " ranks",
+                    "at least one sample per rank");
   const std::vector<int64_t> image_shape =
       model.images ? std::vector<int64_t>{model.sample_shape[1], model.sample_shape[2],
                                           model.sample_shape[0]}
@@ -242,6 +239,14 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
     }
   }
 
+  // Every input has been checked: from here on the run directory is written to.
+  const std::string dir = files::join(model.run_dir, "eval");
+  if (communicator.rank() == 0) {
+    const std::string error = files::create_directories(files::join(dir, "grids"));
+    if (!error.empty())
+      throw UserError(dir, "cannot be created (" + error + ")", "a writable run directory");
+  }
+  communicator.barrier();
   std::vector<EvalResult> results;
   const std::string results_path = files::join(dir, "results.jsonl");
   auto record = [&](const EvalResult& r) {

@@ -32,6 +32,8 @@ void load_prefix(torch::nn::Module& module, const std::string& prefix,
 TrainedModel load_trained_model(const std::string& path, const torch::Device& device) {
   TrainedModel m;
   checkpoints::Checkpoint c;
+  if (!files::exists(path))
+    throw UserError(path, "does not exist", "a run directory of `ocm train` or a checkpoint file");
   if (files::is_directory(path)) {
     auto found = checkpoints::load_newest_valid(files::join(path, "checkpoints"));
     if (!found)
