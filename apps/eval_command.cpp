@@ -43,6 +43,10 @@ CommandRunner configure(CLI::App& command) {
                      "training split)");
   command.add_option("--nll-samples", r.nll_samples, "Test elements for nll (default: all)");
   command.add_option("--batch", r.batch, "Samples per forward pass on a rank");
+  command
+      .add_option("--analytic-samples", r.analytic_samples,
+                  "Training elements behind each Analytic-DPM Gamma table (default 2048)")
+      ->check(CLI::PositiveNumber);
   command.add_option("--seed", r.seed, "Seed of the samples and the bound's noise");
   return [o]() {
     const EvalProcess process = start_eval_process();

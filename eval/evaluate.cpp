@@ -263,7 +263,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
       return nullptr;
     const std::string key = s.trajectory + std::to_string(s.steps);
     if (!tables.count(key))
-      tables[key] = analytic_table(model, s, communicator);
+      tables[key] = analytic_table(model, s, communicator, request.analytic_samples);
     return &tables[key];
   };
 

@@ -25,7 +25,8 @@ struct EvalRequest {
   int64_t nll_samples = 0;      // test elements for nll (0: the whole test split)
   int64_t batch = 256;
   uint64_t seed = 0;
-  int64_t grid = 64;  // samples in each setting's PNG grid
+  int64_t grid = 64;                // samples in each setting's PNG grid
+  int64_t analytic_samples = 2048;  // training elements behind each Analytic-DPM table
 };
 
 // One line of <run>/eval/results.jsonl.

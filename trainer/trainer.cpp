@@ -49,12 +49,12 @@ torch::Device training_device(const Config& config, const dist::Topology& topolo
   // --gpus-per-task sets CUDA_VISIBLE_DEVICES per task); both map to local rank mod count.
   const int64_t gpus = static_cast<int64_t>(torch::cuda::device_count());
   if (gpus > 1 && topology.local_size > gpus) {
-    throw UserError("dist.device",
-                    std::to_string(topology.local_size) + " ranks on this node share " +
-                        std::to_string(gpus) + " GPUs",
-                    "at most one rank per GPU (NCCL cannot put two ranks on one device)",
-                    "Start one task per GPU (e.g. srun --ntasks-per-node=" + std::to_string(gpus) +
-                        ").");
+    throw UserError(
+        "dist.device",
+        std::to_string(topology.local_size) + " ranks on this node share " + std::to_string(gpus) +
+            " GPUs",
+        "at most one rank per GPU (NCCL cannot put two ranks on one device)",
+        "Start one task per GPU (e.g. srun --ntasks-per-node=" + std::to_string(gpus) + ").");
   }
   return torch::Device(torch::kCUDA, static_cast<c10::DeviceIndex>(topology.local_rank % gpus));
 }
