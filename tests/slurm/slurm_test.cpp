@@ -1,0 +1,229 @@
+// launch/slurm/*.sbatch on a real single-node SLURM cluster started on this machine: a training
+// job preempted with SIGUSR1 requeues itself, resumes and ends with the parameters of an
+// uninterrupted run; then the evaluation job writes its report. Installs Debian's SLURM and
+// munge when they are missing (as root), and stops and removes everything it started.
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "checkpoints/checkpoint.h"
+#include "common/files.h"
+#include "common/seeding.h"
+#include "data/dataset.h"
+
+namespace ocm {
+namespace {
+
+struct Outcome {
+  int exit_code;
+  std::string output;
+};
+
+Outcome shell(const std::string& command) {
+  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
+  std::string output;
+  std::array<char, 4096> buffer;
+  size_t n = 0;
+  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
+    output.append(buffer.data(), n);
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+class SlurmCluster : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    if (shell("command -v slurmctld && command -v slurmd && command -v sbatch && "
+              "command -v munged")
+            .exit_code != 0) {
+      const Outcome installed = shell(
+          "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
+          "slurmctld slurmd slurm-client munge");
+      ASSERT_EQ(installed.exit_code, 0) << "installing SLURM and munge needs root:\n"
+                                        << installed.output;
+    }
+    root_ = files::join(files::temp_directory(), "ocm-slurm-" + std::to_string(getpid()));
+    files::remove_tree(root_);
+    for (const char* dir : {"state", "spool", "logs"})
+      files::create_directories(files::join(root_, dir));
+    if (shell("munge -n | unmunge").exit_code != 0) {
+      const Outcome munge = shell(
+          "mkdir -p /run/munge && chown munge:munge /run/munge && runuser -u munge -- "
+          "/usr/sbin/munged");
+      ASSERT_EQ(munge.exit_code, 0) << munge.output;
+      started_munge_ = true;
+    }
+    const std::string names = shell("hostname -s").output;
+    const std::string host = names.substr(0, names.find('\n'));
+    const int port = 27000 + static_cast<int>(getpid() % 1000) * 2;
+    std::ofstream(files::join(root_, "slurm.conf"))
+        << "ClusterName=ocmtest\nSlurmctldHost=" << host
+        << "\nSlurmUser=root\nSlurmdUser=root\n"
+        // A requeued job becomes eligible again once credentials of its first run expire.
+        << "AuthType=auth/munge\nAuthInfo=cred_expire=10\nStateSaveLocation=" << root_
+        << "/state\nSlurmdSpoolDir=" << root_ << "/spool\nSlurmctldPidFile=" << root_
+        << "/slurmctld.pid\nSlurmdPidFile=" << root_ << "/slurmd.pid\nSlurmctldPort=" << port
+        << "\nSlurmdPort=" << port + 1 << "\nSlurmctldLogFile=" << root_
+        << "/slurmctld.log\nSlurmdLogFile=" << root_
+        << "/slurmd.log\nProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\n"
+        << "JobAcctGatherType=jobacct_gather/none\nSelectType=select/cons_tres\n"
+        << "SelectTypeParameters=CR_Core\nMpiDefault=none\nReturnToService=2\n"
+        << "NodeName=" << host << " CPUs=" << std::thread::hardware_concurrency()
+        << " State=UNKNOWN\nPartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE "
+           "State=UP\n";
+    setenv("SLURM_CONF", files::join(root_, "slurm.conf").c_str(), 1);
+    const Outcome daemons = shell("slurmctld && slurmd");
+    ASSERT_EQ(daemons.exit_code, 0) << daemons.output;
+    bool idle = false;
+    for (int i = 0; i < 100 && !idle; ++i) {
+      idle = shell("sinfo -h -o %T").output.find("idle") != std::string::npos;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    ASSERT_TRUE(idle) << read_text(files::join(root_, "slurmctld.log"))
+                      << read_text(files::join(root_, "slurmd.log"));
+    write_dataset();
+  }
+
+  static void TearDownTestSuite() {
+    shell("scancel --user=root");
+    for (const char* daemon : {"slurmd", "slurmctld"}) {
+      const std::string pid = read_text(files::join(root_, std::string(daemon) + ".pid"));
+      if (!pid.empty())
+        shell("kill " + pid);
+    }
+    if (started_munge_)
+      shell("pkill -x munged");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    files::remove_tree(root_);
+  }
+
+  static void write_dataset() {
+    data::Manifest header;
+    header.kind = "images";
+    header.element_shape = {8, 8, 1};
+    header.dtype = "uint8";
+    header.source = "slurm_test";
+    data::DatasetWriter writer(files::join(root_, "data"), header);
+    RandomStream random(5);
+    std::vector<uint8_t> pixels(64 * 64);
+    for (size_t i = 0; i < pixels.size(); ++i)
+      pixels[i] = static_cast<uint8_t>((i % 8) * 30 + random.below(20));
+    writer.append("train", pixels.data(), nullptr, 48);
+    writer.append("test", pixels.data() + 48 * 64, nullptr, 16);
+    writer.commit();
+    std::ofstream(files::join(root_, "config.yaml")) << "data: {path: " << root_ << "/data}\n"
+                                                     << R"(
+model: {kind: unet, ch: 8, ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [], dropout: 0.1}
+phases:
+  score: {steps: 400, batch_size: 8}
+  ocm: {steps: 20, batch_size: 8}
+checkpoint: {every: 50}
+log: {every: 1, rank_files: false}
+dist: {threads: 1}
+)";
+  }
+
+  // sbatch with the test cluster's shape: 2 CPU tasks on the one node, no GPUs.
+  static std::string sbatch(const std::string& script, const std::string& args) {
+    const Outcome out = shell("cd " + std::string(OCM_SOURCE_DIR) +
+                              " && sbatch --parsable --gpus-per-task=0 --ntasks-per-node=2 "
+                              "--cpus-per-task=1 --output=" +
+                              root_ +
+                              "/logs/%j.log --export=ALL,"
+                              "OCM_BINARY=" +
+                              OCM_BINARY + " " + script + " " + args);
+    EXPECT_EQ(out.exit_code, 0) << out.output;
+    return out.output.substr(0, out.output.find_first_of(";\n"));
+  }
+
+  static std::string job_field(const std::string& job, const std::string& field) {
+    const std::string text = shell("scontrol show job " + job).output;
+    std::smatch found;
+    if (std::regex_search(text, found, std::regex(field + "=([^ \\n]+)")))
+      return found[1];
+    return "";
+  }
+
+  static bool wait_for(const std::function<bool()>& condition, double seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (condition())
+        return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    return false;
+  }
+
+  static std::string root_;
+  static bool started_munge_;
+};
+
+std::string SlurmCluster::root_;
+bool SlurmCluster::started_munge_ = false;
+
+TEST_F(SlurmCluster, PreemptedTrainingRequeuesResumesAndMatchesThenEvalReports) {
+  const std::string config = files::join(root_, "config.yaml");
+  // The uninterrupted reference, with mpirun.
+  const Outcome straight = shell(
+      std::string("OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 ") + OCM_MPIEXEC +
+      " -np 2 " + OCM_BINARY + " train " + config + " --set run.dir=" + root_ + "/straight");
+  ASSERT_EQ(straight.exit_code, 0) << straight.output;
+
+  const std::string run = root_ + "/preempted";
+  const std::string job = sbatch("launch/slurm/train.sbatch", config + " --set run.dir=" + run);
+  const std::string log = files::join(root_, "logs/" + job + ".log");
+  ASSERT_TRUE(wait_for(
+      [&] { return read_text(run + "/metrics.jsonl").find("\"step\":20,") != std::string::npos; },
+      120))
+      << read_text(log);
+  ASSERT_EQ(shell("scancel --signal=USR1 " + job).exit_code, 0);  // what --signal does at the limit
+  ASSERT_TRUE(wait_for([&] { return job_field(job, "Restarts") == "1"; }, 60)) << read_text(log);
+  ASSERT_TRUE(wait_for([&] { return job_field(job, "JobState") == "COMPLETED"; }, 300))
+      << job_field(job, "JobState") << "\n"
+      << read_text(log) << read_text(files::join(root_, "slurmd.log"));
+  const std::string output = read_text(log);
+  EXPECT_NE(output.find("requeueing job " + job), std::string::npos) << output;
+  EXPECT_NE(output.find("(restart 1)"), std::string::npos) << output;
+  EXPECT_NE(output.find("resuming from"), std::string::npos) << output;
+
+  const auto a = checkpoints::load_checkpoint(
+      checkpoints::checkpoint_path(root_ + "/straight/checkpoints", 420));
+  const auto b =
+      checkpoints::load_checkpoint(checkpoints::checkpoint_path(run + "/checkpoints", 420));
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (const auto& [name, tensor] : a.tensors)
+    EXPECT_TRUE(torch::equal(tensor, b.tensors.at(name))) << name;
+
+  const std::string eval =
+      sbatch("launch/slurm/eval.sbatch", run +
+                                             " --steps 2,3 --sampler ddpm --cov fixed-small,ocm "
+                                             "--metric nll --nll-samples 8 --batch 4");
+  ASSERT_TRUE(wait_for([&] { return job_field(eval, "JobState") == "COMPLETED"; }, 300))
+      << job_field(eval, "JobState") << "\n"
+      << read_text(files::join(root_, "logs/" + eval + ".log"));
+  const std::string report = read_text(run + "/eval/results.md");
+  EXPECT_NE(report.find("| ddpm | ocm |"), std::string::npos) << report;
+}
+
+}  // namespace
+}  // namespace ocm
