@@ -3,14 +3,14 @@
 
 #include "apps/command.h"
 #include "apps/eval_commands.h"
-#include "eval/classifier.h"
+#include "trainer/classifier_training.h"
 
 namespace ocm::app {
 namespace {
 
 CommandRunner configure(CLI::App& command) {
   command.require_subcommand(1);
-  auto o = std::make_shared<eval::ClassifierTraining>();
+  auto o = std::make_shared<trainer::ClassifierTraining>();
   CLI::App* train = command.add_subcommand(
       "train", "Train the small CNN whose features `ocm eval --metric fd` can use");
   train->add_option("--data", o->data, "Labelled image dataset")->required();
@@ -21,7 +21,7 @@ CommandRunner configure(CLI::App& command) {
   train->add_option("--seed", o->seed, "Seed of the initial weights and data order");
   return [o]() {
     start_eval_process();
-    eval::train_classifier(*o);
+    trainer::train_classifier(*o);
     return 0;
   };
 }

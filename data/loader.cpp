@@ -74,6 +74,10 @@ Batch Loader::next() {
   return batch;
 }
 
+torch::Tensor images_to_float(const torch::Tensor& images) {
+  return images.permute({0, 3, 1, 2}).to(torch::kFloat32).div_(127.5).sub_(1);
+}
+
 Batch Loader::build(int64_t step) const {
   const Manifest& m = dataset_.manifest();
   Batch batch;
@@ -118,10 +122,9 @@ Batch Loader::build(int64_t step) const {
       }
     }
   }
-  // uint8 [b, H, W, C] -> float [b, C, H, W] in [-1, 1].
   batch.data = torch::empty({count, m.element_shape[2], m.element_shape[0], m.element_shape[1]},
                             host.dtype(torch::kFloat32));
-  batch.data.copy_(raw.permute({0, 3, 1, 2}).to(torch::kFloat32).div_(127.5).sub_(1));
+  batch.data.copy_(images_to_float(raw));
   batch.labels = labels;
   return batch;
 }

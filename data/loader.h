@@ -36,6 +36,9 @@ struct Batch {
   std::vector<int64_t> positions;  // stream positions: the samples' global indices
 };
 
+// uint8 images [B, H, W, C] -> float32 [B, C, H, W] in [-1, 1]: what the networks take.
+torch::Tensor images_to_float(const torch::Tensor& images);
+
 // Background threads read this rank's share of each step's global batch (Note
 // [world-size-invariant data order]), convert it and hand it over in step order through a
 // bounded queue. Flips are decided per sample from (seed, stream position), so they too are the

@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "diffusion/likelihood.h"
 #include "eval/features.h"
 #include "eval/image_files.h"
@@ -329,7 +330,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
         shape.insert(shape.end(), e.begin(), e.end());
         torch::Tensor raw = torch::empty(shape, model.images ? torch::kUInt8 : torch::kFloat32);
         dataset.read(split, chunk, raw.data_ptr(), nullptr);
-        return model.images ? from_uint8_images(raw, model.device) : raw.to(model.device);
+        return model.images ? data::images_to_float(raw).to(model.device) : raw.to(model.device);
       };
       const BpdResult bpd = mean_bpd(*model.denoiser, *estimator, *model.schedule, options, count,
                                      read, request.batch, request.seed, communicator);

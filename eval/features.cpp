@@ -5,11 +5,12 @@
 #include <torch/script.h>
 #include <torch/torch.h>
 
+#include "checkpoints/checkpoint.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/sha256.h"
-#include "eval/classifier.h"
-#include "eval/generate.h"
+#include "data/loader.h"
+#include "diffusion/classifier.h"
 
 namespace ocm::eval {
 namespace {
@@ -86,20 +87,53 @@ class TorchScriptFeatures : public FeatureNetwork {
   int64_t dim_ = 0;
 };
 
+// A classifier of `ocm classifier train`: its directory (newest valid checkpoint) or a file.
+diffusion::Classifier load_classifier(const std::string& path, const torch::Device& device) {
+  checkpoints::Checkpoint c;
+  std::string where = path;
+  if (files::is_directory(path)) {
+    auto found = checkpoints::load_newest_valid(files::join(path, "checkpoints"));
+    if (!found)
+      throw UserError(path, "has no valid classifier checkpoint",
+                      "a directory written by `ocm classifier train`");
+    where = found->path;
+    c = std::move(found->checkpoint);
+  } else {
+    c = checkpoints::load_checkpoint(path);
+  }
+  const auto channels = c.tensors.find("classifier/in_channels");
+  const auto classes = c.tensors.find("classifier/classes");
+  if (c.phase != "classifier" || channels == c.tensors.end() || classes == c.tensors.end())
+    throw UserError(where, "is not a classifier checkpoint",
+                    "one written by `ocm classifier train`");
+  diffusion::Classifier net(channels->second.item<int64_t>(), classes->second.item<int64_t>());
+  torch::NoGradGuard no_grad;
+  for (const auto& item : net->named_parameters()) {
+    const auto found = c.tensors.find("classifier/model/" + item.key());
+    if (found == c.tensors.end() || found->second.sizes() != item.value().sizes())
+      throw UserError(where, "lacks or misshapes classifier/model/" + item.key(),
+                      "a checkpoint of `ocm classifier train`");
+    item.value().copy_(found->second);
+  }
+  net->to(device);
+  net->eval();
+  return net;
+}
+
 class ClassifierFeatures : public FeatureNetwork {
  public:
   ClassifierFeatures(const std::string& path, const torch::Device& device)
       : net_(load_classifier(path, device)), description_(describe(path)), device_(device) {}
   torch::Tensor features(const torch::Tensor& images) override {
     torch::NoGradGuard no_grad;
-    return net_->features(from_uint8_images(images, device_)).to(torch::kFloat64).cpu();
+    return net_->features(data::images_to_float(images).to(device_)).to(torch::kFloat64).cpu();
   }
   int64_t dim() const override { return 128; }
   std::string description() const override { return "ocm classifier " + description_; }
   std::string metric() const override { return "fd"; }
 
  private:
-  Classifier net_;
+  diffusion::Classifier net_;
   std::string description_;
   torch::Device device_;
 };

@@ -15,7 +15,8 @@ namespace ocm::eval {
 // TorchScript file that maps uint8 images to [N, D] features can be used; reports call the
 // result FID only for 2048-dimensional features of a TorchScript network, and FD (with the
 // network's file name) otherwise. For data Inception does not suit, such as 28x28 grey
-// Fashion-MNIST, `ocm classifier train` trains a small CNN whose pooled 128-d features serve.
+// Fashion-MNIST, `ocm classifier train` trains a small CNN (diffusion/classifier.h) whose pooled
+// 128-d features serve.
 class FeatureNetwork {
  public:
   virtual ~FeatureNetwork() = default;

@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "common/seeding.h"
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "diffusion/sampler.h"
 #include "diffusion/schedule.h"
 
@@ -72,10 +73,6 @@ torch::Tensor to_uint8_images(const torch::Tensor& x) {
       .permute({0, 2, 3, 1})
       .contiguous()
       .cpu();
-}
-
-torch::Tensor from_uint8_images(const torch::Tensor& images, const torch::Device& device) {
-  return images.to(device).permute({0, 3, 1, 2}).to(torch::kFloat32).div(127.5).sub(1).contiguous();
 }
 
 torch::Tensor generate(TrainedModel& model, const SamplingSetting& setting,
@@ -161,8 +158,8 @@ diffusion::AnalyticTable analytic_table(TrainedModel& model, const SamplingSetti
     const auto& e = dataset.manifest().element_shape;
     shape.insert(shape.end(), e.begin(), e.end());
     if (model.images) {
-      return from_uint8_images(torch::from_blob(bytes.data(), shape, torch::kUInt8).clone(),
-                               model.device);
+      return data::images_to_float(torch::from_blob(bytes.data(), shape, torch::kUInt8))
+          .to(model.device);
     }
     return torch::from_blob(bytes.data(), shape, torch::kFloat32).clone().to(model.device);
   };

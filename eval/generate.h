@@ -53,9 +53,6 @@ torch::Tensor generate(TrainedModel& model, const SamplingSetting& setting,
 // [B, C, H, W] in [-1, 1] -> uint8 [B, H, W, C].
 torch::Tensor to_uint8_images(const torch::Tensor& x);
 
-// uint8 [B, H, W, C] -> float [B, C, H, W] in [-1, 1] on `device`.
-torch::Tensor from_uint8_images(const torch::Tensor& images, const torch::Device& device);
-
 // Gamma_t of the Analytic-DPM covariance for the setting's trajectory, estimated once from
 // `samples` training elements split over the ranks and kept in
 // <run>/eval/analytic/<trajectory>-K<steps>.json, which later calls read instead.

@@ -1,4 +1,4 @@
-#include "eval/classifier.h"
+#include "trainer/classifier_training.h"
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -10,48 +10,14 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/sampler.h"
-#include "eval/generate.h"
+#include "diffusion/classifier.h"
 #include "trainer/optimizer.h"
 
-namespace ocm::eval {
+namespace ocm::trainer {
 
-namespace nn = torch::nn;
-
-ClassifierImpl::ClassifierImpl(int64_t in_channels, int64_t classes) {
-  body_ = register_module("body", nn::Sequential());
-  int64_t in = in_channels;
-  for (const auto& [out, stride] : {std::pair<int64_t, int64_t>{32, 1}, {64, 2}, {128, 2}}) {
-    body_->push_back(nn::Conv2d(nn::Conv2dOptions(in, out, 3).stride(stride).padding(1)));
-    body_->push_back(nn::GroupNorm(8, out));
-    body_->push_back(nn::SiLU());
-    in = out;
-  }
-  out_ = register_module("out", nn::Linear(128, classes));
-}
-
-torch::Tensor ClassifierImpl::features(const torch::Tensor& x) {
-  return body_->forward(x).mean({2, 3});
-}
-
-torch::Tensor ClassifierImpl::forward(const torch::Tensor& x) {
-  return out_(features(x));
-}
+using diffusion::Classifier;
 
 namespace {
-
-struct Shape {
-  int64_t channels;
-  int64_t classes;
-};
-
-Shape shape_of(const checkpoints::Checkpoint& c, const std::string& where) {
-  const auto channels = c.tensors.find("classifier/in_channels");
-  const auto classes = c.tensors.find("classifier/classes");
-  if (c.phase != "classifier" || channels == c.tensors.end() || classes == c.tensors.end())
-    throw UserError(where, "is not a classifier checkpoint",
-                    "one written by `ocm classifier train`");
-  return {channels->second.item<int64_t>(), classes->second.item<int64_t>()};
-}
 
 double test_accuracy(Classifier& net, const data::Dataset& dataset) {
   const std::string split = dataset.manifest().splits.count("test") ? "test" : "train";
@@ -68,7 +34,7 @@ double test_accuracy(Classifier& net, const data::Dataset& dataset) {
         torch::empty({static_cast<int64_t>(indices.size()), e[0], e[1], e[2]}, torch::kUInt8);
     torch::Tensor labels = torch::empty({static_cast<int64_t>(indices.size())}, torch::kInt64);
     dataset.read(split, indices, images.data_ptr(), labels.data_ptr<int64_t>());
-    const torch::Tensor predicted = net->forward(from_uint8_images(images, torch::kCPU)).argmax(1);
+    const torch::Tensor predicted = net->forward(data::images_to_float(images)).argmax(1);
     correct += predicted.eq(labels).sum().item<int64_t>();
   }
   net->train();
@@ -87,16 +53,18 @@ double train_classifier(const ClassifierTraining& options) {
   torch::manual_seed(
       derive_seed({static_cast<uint64_t>(RandomPurpose::kInitialization), options.seed, 3}));
   Classifier net(m.element_shape[2], m.num_classes);
-  const trainer::NamedTensors parameters = trainer::named_parameters(*net);
+  const NamedTensors parameters = named_parameters(*net);
   PhaseConfig phase{};
   phase.optimizer = "adam";
   phase.beta1 = 0.9;
   phase.beta2 = 0.999;
-  trainer::Adam adam(parameters, phase);
+  Adam adam(parameters, phase);
   int64_t start = 0;
   if (auto found = checkpoints::load_newest_valid(checkpoint_dir)) {
-    shape_of(found->checkpoint, found->path);
-    trainer::load_tensors("classifier/model", found->checkpoint.tensors, parameters, found->path);
+    if (found->checkpoint.phase != "classifier")
+      throw UserError(found->path, "is not a classifier checkpoint",
+                      "an empty --out directory or one of `ocm classifier train`");
+    load_tensors("classifier/model", found->checkpoint.tensors, parameters, found->path);
     adam.load(found->checkpoint.tensors, found->path);
     start = found->checkpoint.step;
     spdlog::info("resuming the classifier from {}", found->path);
@@ -112,7 +80,7 @@ double train_classifier(const ClassifierTraining& options) {
     c.step = step;
     c.phase = "classifier";
     c.config_hash = "classifier";
-    trainer::save_tensors("classifier/model", parameters, c.tensors);
+    save_tensors("classifier/model", parameters, c.tensors);
     adam.save(c.tensors);
     c.tensors["classifier/in_channels"] = torch::tensor({m.element_shape[2]}, torch::kInt64);
     c.tensors["classifier/classes"] = torch::tensor({m.num_classes}, torch::kInt64);
@@ -136,25 +104,4 @@ double train_classifier(const ClassifierTraining& options) {
   return accuracy;
 }
 
-Classifier load_classifier(const std::string& path, const torch::Device& device) {
-  checkpoints::Checkpoint c;
-  std::string where = path;
-  if (files::is_directory(path)) {
-    auto found = checkpoints::load_newest_valid(files::join(path, "checkpoints"));
-    if (!found)
-      throw UserError(path, "has no valid classifier checkpoint",
-                      "a directory written by `ocm classifier train`");
-    where = found->path;
-    c = std::move(found->checkpoint);
-  } else {
-    c = checkpoints::load_checkpoint(path);
-  }
-  const Shape shape = shape_of(c, where);
-  Classifier net(shape.channels, shape.classes);
-  trainer::load_tensors("classifier/model", c.tensors, trainer::named_parameters(*net), where);
-  net->to(device);
-  net->eval();
-  return net;
-}
-
-}  // namespace ocm::eval
+}  // namespace ocm::trainer
