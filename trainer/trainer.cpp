@@ -104,6 +104,8 @@ struct Phase {
   int64_t begin = 0;  // global step at which the phase started
   int64_t end = 0;
   std::shared_ptr<torch::nn::Module> trained;
+  std::string model_prefix;  // checkpoint names of the trained weights and of their EMA
+  std::string ema_prefix;
   NamedTensors parameters;
   std::unique_ptr<Adam> adam;
   std::unique_ptr<Ema> ema;
@@ -138,6 +140,22 @@ void seed_initialization(const Run& run, const std::string& phase) {
                    static_cast<uint64_t>(run.config.run.seed), phase == "score" ? 1u : 2u}));
 }
 
+// The phase's trainable weights (restored from `resume`, or rank 0's broadcast), its Adam
+// state and its EMA.
+void start_optimization(Run& run, Phase& phase, const TensorMap* resume, const std::string& where) {
+  phase.parameters = named_parameters(*phase.trained);
+  if (resume != nullptr)
+    load_tensors(phase.model_prefix, *resume, phase.parameters, where);
+  else
+    dist::broadcast_parameters(phase.parameters.tensors, run.communicator);
+  phase.adam = std::make_unique<Adam>(phase.parameters, *phase.config);
+  phase.ema = std::make_unique<Ema>(phase.parameters, phase.config->ema);
+  if (resume != nullptr) {
+    phase.adam->load(*resume, where);
+    phase.ema->load(phase.ema_prefix, *resume, where);
+  }
+}
+
 Phase score_phase(Run& run, int64_t end, const TensorMap* resume, const std::string& where) {
   Phase phase;
   phase.name = "score";
@@ -148,17 +166,9 @@ Phase score_phase(Run& run, int64_t end, const TensorMap* resume, const std::str
   phase.trained = diffusion::make_network(run.config.model, run.sample_shape);
   phase.trained->to(run.device);
   phase.trained->train();
-  phase.parameters = named_parameters(*phase.trained);
-  if (resume != nullptr)
-    load_tensors("model", *resume, phase.parameters, where);
-  else
-    dist::broadcast_parameters(phase.parameters.tensors, run.communicator);
-  phase.adam = std::make_unique<Adam>(phase.parameters, *phase.config);
-  phase.ema = std::make_unique<Ema>(phase.parameters, phase.config->ema);
-  if (resume != nullptr) {
-    phase.adam->load(*resume, where);
-    phase.ema->load("ema", *resume, where);
-  }
+  phase.model_prefix = "model";
+  phase.ema_prefix = "ema";
+  start_optimization(run, phase, resume, where);
   auto trunk = diffusion::as_trunk(phase.trained);
   const int64_t n = run.schedule.num_timesteps();
   phase.loss = [&run, trunk, n](const torch::Tensor& x0, diffusion::SampleRandom& random) {
@@ -194,17 +204,9 @@ Phase ocm_phase(Run& run, int64_t begin, const std::vector<torch::Tensor>& trunk
   head->to(run.device);
   head->train();
   phase.trained = head;
-  phase.parameters = named_parameters(*head);
-  if (resume != nullptr)
-    load_tensors("head", *resume, phase.parameters, where);
-  else
-    dist::broadcast_parameters(phase.parameters.tensors, run.communicator);
-  phase.adam = std::make_unique<Adam>(phase.parameters, *phase.config);
-  phase.ema = std::make_unique<Ema>(phase.parameters, phase.config->ema);
-  if (resume != nullptr) {
-    phase.adam->load(*resume, where);
-    phase.ema->load("head_ema", *resume, where);
-  }
+  phase.model_prefix = "head";
+  phase.ema_prefix = "head_ema";
+  start_optimization(run, phase, resume, where);
   auto trunk = diffusion::as_trunk(trunk_network);
   const int64_t n = run.schedule.num_timesteps();
   const int64_t probes = run.config.phases.ocm.probes;
@@ -235,9 +237,8 @@ void save_phase(Run& run, Phase& phase, int64_t completed_steps) {
   c.config_hash = run.config_hash;
   c.config_yaml = run.config_yaml;
   c.world_size = run.world;
-  const std::string model_prefix = phase.name == "score" ? "model" : "head";
-  save_tensors(model_prefix, phase.parameters, c.tensors);
-  phase.ema->save(phase.name == "score" ? "ema" : "head_ema", c.tensors);
+  save_tensors(phase.model_prefix, phase.parameters, c.tensors);
+  phase.ema->save(phase.ema_prefix, c.tensors);
   phase.adam->save(c.tensors);
   if (phase.save)
     phase.save(c.tensors);

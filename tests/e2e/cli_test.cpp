@@ -10,12 +10,9 @@
 
 #include <gtest/gtest.h>
 
-namespace {
+#include "tests/support/process.h"
 
-struct Outcome {
-  int exit_code;
-  std::string output;  // stdout and stderr together
-};
+namespace {
 
 class CliTest : public ::testing::Test {
  protected:
@@ -29,19 +26,9 @@ class CliTest : public ::testing::Test {
   void TearDown() override { std::filesystem::remove_all(workdir_); }
 
   // Runs `ocm <args>` inside the work directory.
-  Outcome ocm(const std::string& args) const {
-    const std::string command =
-        "cd '" + workdir_.string() + "' && " + std::string(OCM_BINARY) + " " + args + " 2>&1";
-    FILE* pipe = popen(command.c_str(), "r");
-    if (pipe == nullptr)
-      return {-1, "popen failed"};
-    std::string output;
-    std::array<char, 4096> buffer;
-    size_t n = 0;
-    while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-      output.append(buffer.data(), n);
-    const int status = pclose(pipe);
-    return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+  ocm::test::Outcome ocm(const std::string& args) const {
+    return ocm::test::run_command("cd '" + workdir_.string() + "' && " + std::string(OCM_BINARY) +
+                                  " " + args);
   }
 
   void write(const std::string& name, const std::string& text) const {
@@ -63,7 +50,7 @@ class CliTest : public ::testing::Test {
 };
 
 TEST_F(CliTest, VersionNamesLibTorchAndBackends) {
-  const Outcome out = ocm("--version");
+  const ocm::test::Outcome out = ocm("--version");
   EXPECT_EQ(out.exit_code, 0) << out.output;
   EXPECT_NE(out.output.find("ocm 0."), std::string::npos) << out.output;
   EXPECT_NE(out.output.find("LibTorch "), std::string::npos) << out.output;
@@ -73,7 +60,7 @@ TEST_F(CliTest, VersionNamesLibTorchAndBackends) {
 }
 
 TEST_F(CliTest, HelpListsCommandsAndUnknownCommandIsAUserError) {
-  const Outcome help = ocm("--help");
+  const ocm::test::Outcome help = ocm("--help");
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.output.find("config"), std::string::npos) << help.output;
   EXPECT_EQ(ocm("config show --help").exit_code, 0);
@@ -83,7 +70,7 @@ TEST_F(CliTest, HelpListsCommandsAndUnknownCommandIsAUserError) {
 
 TEST_F(CliTest, ShowPrintsTheResolvedConfigWithOverrides) {
   write("run.yaml", "phases:\n  score:\n    steps: 50\n");
-  const Outcome out =
+  const ocm::test::Outcome out =
       ocm("config show run.yaml --set phases.ocm.steps=7 --set diffusion.schedule=cosine");
   ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_NE(out.output.find("  score:\n    steps: 50"), std::string::npos) << out.output;
@@ -138,7 +125,7 @@ TEST_F(CliTest, EveryBadInputExitsTwoNamingFileAndKeyAndWritesNothing) {
       write("run.yaml", c.file_text);
       inputs.push_back("run.yaml");
     }
-    const Outcome out = ocm(c.arguments);
+    const ocm::test::Outcome out = ocm(c.arguments);
     EXPECT_EQ(out.exit_code, 2) << out.output;
     for (const char* part : c.message_parts) {
       EXPECT_NE(out.output.find(part), std::string::npos) << "missing '" << part << "' in:\n"
@@ -154,19 +141,19 @@ TEST_F(CliTest, EveryBadInputExitsTwoNamingFileAndKeyAndWritesNothing) {
 }
 
 TEST_F(CliTest, DataCommandsReportBadInputsAndWriteNothing) {
-  const Outcome missing = ocm("data prepare mnist --source absent --out ds");
+  const ocm::test::Outcome missing = ocm("data prepare mnist --source absent --out ds");
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
   EXPECT_NE(missing.output.find("absent/train-images-idx3-ubyte.gz"), std::string::npos)
       << missing.output;
   EXPECT_TRUE(written_besides({}).empty());
-  const Outcome no_source = ocm("data prepare mnist --out ds");
+  const ocm::test::Outcome no_source = ocm("data prepare mnist --out ds");
   EXPECT_EQ(no_source.exit_code, 2) << no_source.output;
   EXPECT_EQ(ocm("data prepare cifar100 --out ds").exit_code, 2);
-  const Outcome not_a_dataset = ocm("data verify .");
+  const ocm::test::Outcome not_a_dataset = ocm("data verify .");
   EXPECT_EQ(not_a_dataset.exit_code, 2) << not_a_dataset.output;
   EXPECT_NE(not_a_dataset.output.find("manifest.json"), std::string::npos) << not_a_dataset.output;
   write("manifest.json", "{\"format_version\": 1, \"kind\": \"images\"");
-  const Outcome broken = ocm("data info .");
+  const ocm::test::Outcome broken = ocm("data info .");
   EXPECT_EQ(broken.exit_code, 2) << broken.output;
   EXPECT_NE(broken.output.find("not valid JSON"), std::string::npos) << broken.output;
 }

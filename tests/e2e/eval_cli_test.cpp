@@ -17,25 +17,15 @@
 #include "common/seeding.h"
 #include "data/dataset.h"
 #include "eval/statistics.h"
+#include "tests/support/datasets.h"
+#include "tests/support/process.h"
 
 namespace ocm {
 namespace {
 
-struct Outcome {
-  int exit_code;
-  std::string output;
-};
-
-Outcome run(const std::string& command) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer;
-  size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
+using test::Outcome;
+using test::read_text;
+using test::run_command;
 
 int count_lines(const std::string& path) {
   std::ifstream in(path);
@@ -53,21 +43,7 @@ class EvalCli : public ::testing::Test {
     root_ = files::join(files::temp_directory(), "ocm-eval-cli-" + std::to_string(getpid()));
     files::remove_tree(root_);
     files::create_directories(root_);
-    data::Manifest header;
-    header.kind = "images";
-    header.element_shape = {8, 8, 1};
-    header.dtype = "uint8";
-    header.source = "eval_cli_test";
-    {
-      data::DatasetWriter writer(files::join(root_, "data"), header);
-      RandomStream random(3);
-      std::vector<uint8_t> pixels(64 * 64);
-      for (size_t i = 0; i < pixels.size(); ++i)
-        pixels[i] = static_cast<uint8_t>((i % 8) * 30 + random.below(20));
-      writer.append("train", pixels.data(), nullptr, 48);
-      writer.append("test", pixels.data() + 48 * 64, nullptr, 16);
-      writer.commit();
-    }
+    test::write_ramp_images(files::join(root_, "data"), 48, 16, 3);
     std::ofstream(files::join(root_, "config.yaml")) << R"(
 model: {kind: unet, ch: 8, ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [], dropout: 0.0}
 phases:
@@ -76,9 +52,9 @@ phases:
 checkpoint: {every: 4, keep_last: 5}
 log: {rank_files: false}
 )";
-    const Outcome trained =
-        run(std::string(OCM_BINARY) + " train " + files::join(root_, "config.yaml") +
-            " --set data.path=" + files::join(root_, "data") + " --set run.dir=" + run_dir());
+    const Outcome trained = run_command(
+        std::string(OCM_BINARY) + " train " + files::join(root_, "config.yaml") +
+        " --set data.path=" + files::join(root_, "data") + " --set run.dir=" + run_dir());
     ASSERT_EQ(trained.exit_code, 0) << trained.output;
     // Feature networks with the Inception export's calling convention.
     torch::jit::Module features("Features");
@@ -98,7 +74,9 @@ def forward(self, x):
 
   static std::string run_dir() { return files::join(root_, "run"); }
   static std::string path(const std::string& name) { return files::join(root_, name); }
-  static Outcome ocm(const std::string& args) { return run(std::string(OCM_BINARY) + " " + args); }
+  static Outcome ocm(const std::string& args) {
+    return run_command(std::string(OCM_BINARY) + " " + args);
+  }
 
   static std::string root_;
 };
@@ -134,8 +112,8 @@ TEST_F(EvalCli, SampleWritesImagesAndAGridAndRefusesBadRequests) {
   }
   out = ocm("sample " + run_dir() + " -n 3 --out " + path("s.h5"));
   EXPECT_EQ(out.exit_code, 2) << out.output;  // never overwrites
-  out = run(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " sample " + run_dir() +
-            " -n 1 --out " + path("bad.h5"));
+  out = run_command(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " sample " + run_dir() +
+                    " -n 1 --out " + path("bad.h5"));
   EXPECT_EQ(out.exit_code, 2) << out.output;
   EXPECT_NE(out.output.find("fewer than the 2 ranks"), std::string::npos) << out.output;
   EXPECT_FALSE(files::exists(path("bad.h5")));
@@ -175,8 +153,8 @@ TEST_F(EvalCli, EvalRefusesBadInputsWithoutWritingThenRunsTheGrid) {
     EXPECT_FALSE(files::exists(eval_dir)) << b.args;
   }
   const Outcome out =
-      run(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " eval " + run_dir() + grid +
-          " --num-samples 8 --metric fd,nll --features " + path("features.pt"));
+      run_command(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " eval " + run_dir() + grid +
+                  " --num-samples 8 --metric fd,nll --features " + path("features.pt"));
   ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_EQ(count_lines(files::join(eval_dir, "results.jsonl")), 8);  // 4 settings x 2 metrics
   for (const char* name : {"results.md", "fd.png", "nll.png", "grids/ddpm-ocm-K3.png",
@@ -192,8 +170,9 @@ TEST_F(EvalCli, EvalRefusesBadInputsWithoutWritingThenRunsTheGrid) {
 
 TEST_F(EvalCli, StatsWritesAFileEvalAcceptsAndNeverOverwrites) {
   const std::string stats = path("train-stats.h5");
-  Outcome out = run(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " stats " + path("data") +
-                    " --features " + path("features.pt") + " --out " + stats);
+  Outcome out =
+      run_command(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " stats " + path("data") +
+                  " --features " + path("features.pt") + " --out " + stats);
   ASSERT_EQ(out.exit_code, 0) << out.output;
   const eval::FeatureStatistics s = eval::load_statistics(stats);
   EXPECT_EQ(s.count, 48);

@@ -21,18 +21,13 @@
 #include "common/files.h"
 #include "common/seeding.h"
 #include "data/dataset.h"
+#include "tests/support/process.h"
 
 namespace ocm {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
+using test::read_text;
 
 // A process started with a shell command line, in its own process group, output to a file.
 class Child {

@@ -13,6 +13,7 @@
 #include "data/dataset.h"
 #include "dist/communicator.h"
 #include "tests/mpi/mpi_test.h"
+#include "tests/support/datasets.h"
 #include "trainer/trainer.h"
 
 namespace ocm::trainer {
@@ -22,21 +23,6 @@ std::string shared_root() {
   long long owner = static_cast<long long>(getpid());
   MPI_Bcast(&owner, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
   return files::join(files::temp_directory(), "ocm-trainer-mpi-" + std::to_string(owner));
-}
-
-void write_images(const std::string& dir, int64_t count) {
-  data::Manifest header;
-  header.kind = "images";
-  header.element_shape = {8, 8, 1};
-  header.dtype = "uint8";
-  header.source = "trainer_test";
-  data::DatasetWriter writer(dir, header);
-  RandomStream random(7);
-  std::vector<uint8_t> pixels(static_cast<size_t>(count) * 64);
-  for (size_t i = 0; i < pixels.size(); ++i)  // a smooth ramp plus noise: something to learn
-    pixels[i] = static_cast<uint8_t>((i % 8) * 24 + random.below(40));
-  writer.append("train", pixels.data(), nullptr, count);
-  writer.commit();
 }
 
 Config tiny_config(const std::string& data, const std::string& run_dir) {
@@ -62,7 +48,7 @@ TEST(Trainer, TwoRanksEndWhereOneRankEnds) {
   const std::string root = shared_root();
   const std::string data = files::join(root, "data");
   if (topology.rank == 0)
-    write_images(data, 40);
+    test::write_ramp_images(data, 40, 0, 7);
   MPI_Barrier(MPI_COMM_WORLD);
 
   if (topology.rank == 0) {

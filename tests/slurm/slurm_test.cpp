@@ -23,31 +23,17 @@
 #include "common/files.h"
 #include "common/seeding.h"
 #include "data/dataset.h"
+#include "tests/support/datasets.h"
+#include "tests/support/process.h"
 
 namespace ocm {
 namespace {
 
-struct Outcome {
-  int exit_code;
-  std::string output;
-};
+using test::Outcome;
+using test::read_text;
 
 Outcome shell(const std::string& command) {
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  std::string output;
-  std::array<char, 4096> buffer;
-  size_t n = 0;
-  while ((n = fread(buffer.data(), 1, buffer.size(), pipe)) > 0)
-    output.append(buffer.data(), n);
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-std::string read_text(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return test::run_command(command);
 }
 
 class SlurmCluster : public ::testing::Test {
@@ -118,19 +104,7 @@ class SlurmCluster : public ::testing::Test {
   }
 
   static void write_dataset() {
-    data::Manifest header;
-    header.kind = "images";
-    header.element_shape = {8, 8, 1};
-    header.dtype = "uint8";
-    header.source = "slurm_test";
-    data::DatasetWriter writer(files::join(root_, "data"), header);
-    RandomStream random(5);
-    std::vector<uint8_t> pixels(64 * 64);
-    for (size_t i = 0; i < pixels.size(); ++i)
-      pixels[i] = static_cast<uint8_t>((i % 8) * 30 + random.below(20));
-    writer.append("train", pixels.data(), nullptr, 48);
-    writer.append("test", pixels.data() + 48 * 64, nullptr, 16);
-    writer.commit();
+    test::write_ramp_images(files::join(root_, "data"), 48, 16, 5);
     std::ofstream(files::join(root_, "config.yaml")) << "data: {path: " << root_ << "/data}\n"
                                                      << R"(
 model: {kind: unet, ch: 8, ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [], dropout: 0.1}
