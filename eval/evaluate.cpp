@@ -107,6 +107,31 @@ void append_result(const std::string& path, const TrainedModel& model, const Eva
     throw UserError(path, "could not be appended to", "a writable run directory");
 }
 
+// Every result recorded for `checkpoint` in results.jsonl, the latest per (setting, metric):
+// the reports cover earlier invocations on the same checkpoint too.
+std::vector<EvalResult> results_of_checkpoint(const std::string& path,
+                                              const std::string& checkpoint) {
+  std::map<std::pair<std::string, std::string>, EvalResult> latest;
+  std::ifstream in(path);
+  for (std::string line; std::getline(in, line);) {
+    try {
+      const auto j = nlohmann::json::parse(line);
+      if (j.at("checkpoint") != checkpoint)
+        continue;
+      EvalResult r{j.at("setting"), j.at("sampler"), j.at("cov"),
+                   j.at("steps"),   j.at("metric"),  j.at("value"),
+                   j.at("n"),       j.at("seconds"), j.at("features")};
+      latest[{r.setting, r.metric}] = r;
+    } catch (const std::exception&) {
+      spdlog::warn("{}: skipping a line that is not a result: {}", path, line.substr(0, 80));
+    }
+  }
+  std::vector<EvalResult> out;
+  for (auto& [key, r] : latest)
+    out.push_back(std::move(r));
+  return out;
+}
+
 void write_reports(const std::string& dir, const TrainedModel& model,
                    const std::vector<EvalResult>& results) {
   std::ofstream md(files::join(dir, "results.md"));
@@ -126,7 +151,7 @@ void write_reports(const std::string& dir, const TrainedModel& model,
     const EvalResult& any = *rows.begin()->second.begin()->second;
     md << "## " << (metric == "nll" ? "bits/dim (K-step bound)" : metric) << "\n\n";
     if (!any.features.empty())
-      md << "Features: " << any.features << ". ";
+      md << (metric == "nll" ? "Data: " : "Features: ") << any.features << ". ";
     md << "n = " << any.n << " per value.\n\n| sampler | covariance |";
     for (const int64_t k : ks)
       md << " K=" << k << " |";
@@ -342,7 +367,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
     }
   }
   if (communicator.rank() == 0 && !results.empty()) {
-    write_reports(dir, model, results);
+    write_reports(dir, model, results_of_checkpoint(results_path, model.checkpoint_path));
     spdlog::info("results: {} (appended), {}/results.md, plots {}/<metric>.png, grids {}/grids/",
                  results_path, dir, dir, dir);
   }

@@ -63,8 +63,9 @@ BpdResult mean_bpd(diffusion::DenoisingModel& model, diffusion::CovarianceEstima
 // statistics is computed on rank 0. nll is the K-step bound of the DDPM-type chain (OCM.md
 // section 7) over the test split divided among the ranks; it does not depend on the sampler,
 // so it is computed once per (covariance, K) and reported under ddpm. Results are appended to
-// <run>/eval/results.jsonl as they come; results.md, one plot per metric and a grid per setting
-// are written at the end.
+// <run>/eval/results.jsonl as they come; at the end, results.md and one plot per metric are
+// rewritten from every result recorded for this checkpoint (the latest per setting and metric,
+// so several invocations build one report), and each setting of this invocation gets a grid.
 std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request,
                                  dist::Communicator& communicator);
 

@@ -65,9 +65,12 @@ class Canvas {
   std::vector<uint8_t> pixels_;
 };
 
-std::string number(double v) {
+// Tick labels: 4 significant digits, and exactly 0 for values that are 0 up to rounding.
+std::string number(double v, double scale) {
+  if (std::abs(v) < 1e-9 * scale)
+    v = 0;
   char text[32];
-  std::snprintf(text, sizeof text, "%.3g", v);
+  std::snprintf(text, sizeof text, "%.4g", v);
   return text;
 }
 
@@ -111,19 +114,19 @@ void write_line_plot(const std::string& path, const std::string& title, const st
                                             : 10 * magnitude;
   for (double y = std::ceil(y_min / step) * step; y <= y_max; y += step) {
     canvas.line(kLeft, py(y), kLeft + plot_w, py(y), grid, 1);
-    const std::string label = number(y);
+    const std::string label = number(y, y_max - y_min);
     canvas.text(kLeft - 10 - static_cast<int>(label.size()) * 10, static_cast<int>(py(y)) - 6,
                 label, ink);
   }
   for (const double x : xs) {
     canvas.line(px(x), kTop, px(x), kTop + plot_h, grid, 1);
-    const std::string label = number(x);
+    const std::string label = number(x, x_max - x_min);
     canvas.text(static_cast<int>(px(x)) - static_cast<int>(label.size()) * 5, kTop + plot_h + 10,
                 label, ink);
   }
   canvas.line(kLeft, kTop, kLeft, kTop + plot_h, ink, 2);
   canvas.line(kLeft, kTop + plot_h, kLeft + plot_w, kTop + plot_h, ink, 2);
-  canvas.text(kLeft, 15, title, ink);
+  canvas.text(kLeft + plot_w / 2 - static_cast<int>(title.size()) * 5, 12, title, ink);
   canvas.text(kLeft + plot_w / 2 - static_cast<int>(x_label.size()) * 5, kHeight - 30, x_label,
               ink);
   canvas.text(10, kTop - 25, y_label, ink);
