@@ -75,18 +75,24 @@ TEST(UNet, RejectsImageSizesTheLevelsDoNotDivide) {
   EXPECT_THROW(make_unet(options), UserError);
 }
 
-// Central differences in float64 against autograd, on a tiny UNet with every weight random.
-TEST(UNet, GradientsMatchFiniteDifferences) {
-  torch::manual_seed(1);
+// An 8x8 UNet of two levels with attention at 4x4 and no dropout: small enough for exhaustive
+// checks.
+UNetOptions tiny_unet_options(int64_t channels) {
   UNetOptions options;
-  options.in_channels = 2;
+  options.in_channels = channels;
   options.resolution = 8;
   options.ch = 8;
   options.ch_mult = {1, 2};
   options.num_res_blocks = 1;
   options.attn_resolutions = {4};
   options.dropout = 0;
-  auto network = make_unet(options);
+  return options;
+}
+
+// Central differences in float64 against autograd, on a tiny UNet with every weight random.
+TEST(UNet, GradientsMatchFiniteDifferences) {
+  torch::manual_seed(1);
+  auto network = make_unet(tiny_unet_options(2));
   network->to(torch::kFloat64);
   {
     torch::NoGradGuard no_grad;
@@ -153,15 +159,7 @@ TEST(OcmLoss, OnlyTheHeadReceivesGradients) {
 // depend on that sample alone, so the loss of a batch is the mean of its halves' losses.
 TEST(OcmLoss, OfABatchIsTheMeanOfItsHalves) {
   torch::manual_seed(4);
-  UNetOptions options;
-  options.in_channels = 1;
-  options.resolution = 8;
-  options.ch = 8;
-  options.ch_mult = {1, 2};
-  options.num_res_blocks = 1;
-  options.attn_resolutions = {4};
-  options.dropout = 0;
-  auto network = make_unet(options);
+  auto network = make_unet(tiny_unet_options(1));
   {
     torch::NoGradGuard no_grad;
     for (auto& p : network->parameters())
