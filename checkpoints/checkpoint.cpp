@@ -64,43 +64,6 @@ const std::vector<TypeMap>& type_map() {
   return types;
 }
 
-void write_attribute(hid_t object, const char* name, int64_t value) {
-  Hid space(H5Screate(H5S_SCALAR));
-  Hid attribute(H5Acreate2(object, name, H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  H5Awrite(attribute.get(), H5T_NATIVE_INT64, &value);
-}
-
-void write_attribute(hid_t object, const char* name, const std::string& value) {
-  Hid space(H5Screate(H5S_SCALAR));
-  Hid type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type.get(), std::max<size_t>(1, value.size()));
-  Hid attribute(H5Acreate2(object, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  H5Awrite(attribute.get(), type.get(), value.empty() ? "" : value.c_str());
-}
-
-bool read_attribute(hid_t object, const char* name, int64_t* value) {
-  if (H5Aexists(object, name) <= 0)
-    return false;
-  Hid attribute(H5Aopen(object, name, H5P_DEFAULT));
-  return H5Aread(attribute.get(), H5T_NATIVE_INT64, value) >= 0;
-}
-
-bool read_attribute(hid_t object, const char* name, std::string* value) {
-  if (H5Aexists(object, name) <= 0)
-    return false;
-  Hid attribute(H5Aopen(object, name, H5P_DEFAULT));
-  Hid type(H5Aget_type(attribute.get()));
-  if (H5Tget_class(type.get()) != H5T_STRING)
-    return false;
-  std::vector<char> buffer(H5Tget_size(type.get()) + 1, '\0');
-  Hid memory(H5Tcopy(H5T_C_S1));
-  H5Tset_size(memory.get(), buffer.size());
-  if (H5Aread(attribute.get(), memory.get(), buffer.data()) < 0)
-    return false;
-  *value = buffer.data();
-  return true;
-}
-
 void write_hdf5(const std::string& path, const Checkpoint& c) {
   silence_hdf5_errors();
   Hid file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));

@@ -35,4 +35,11 @@ class Hid {
 // every thread before its first HDF5 call.
 void silence_hdf5_errors();
 
+// Scalar attributes on a file, group or dataset: int64, and fixed-length strings (h5py reads
+// both). A read returns false when the attribute is missing or of another kind.
+void write_attribute(hid_t object, const char* name, int64_t value);
+void write_attribute(hid_t object, const char* name, const std::string& value);
+bool read_attribute(hid_t object, const char* name, int64_t* value);
+bool read_attribute(hid_t object, const char* name, std::string* value);
+
 }  // namespace ocm

@@ -92,28 +92,6 @@ void write_dataset(hid_t file, const char* name, const torch::Tensor& tensor,
     throw UserError(path, "could not be written", "a writable location with free space");
 }
 
-void write_text(hid_t file, const char* name, const std::string& value) {
-  Hid space(H5Screate(H5S_SCALAR));
-  Hid type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type.get(), std::max<size_t>(1, value.size()));
-  Hid attribute(H5Acreate2(file, name, type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT));
-  H5Awrite(attribute.get(), type.get(), value.empty() ? "" : value.c_str());
-}
-
-std::string read_text(hid_t file, const char* name) {
-  if (H5Aexists(file, name) <= 0)
-    return "";
-  Hid attribute(H5Aopen(file, name, H5P_DEFAULT));
-  Hid type(H5Aget_type(attribute.get()));
-  if (H5Tget_class(type.get()) != H5T_STRING)
-    return "";
-  std::vector<char> buffer(H5Tget_size(type.get()) + 1, '\0');
-  Hid memory(H5Tcopy(H5T_C_S1));
-  H5Tset_size(memory.get(), buffer.size());
-  H5Aread(attribute.get(), memory.get(), buffer.data());
-  return buffer.data();
-}
-
 torch::Tensor read_dataset(hid_t file, const char* name, int rank, const std::string& path) {
   if (H5Lexists(file, name, H5P_DEFAULT) <= 0)
     throw UserError(path, std::string("has no dataset `") + name + "`",
@@ -147,12 +125,9 @@ void save_statistics(const std::string& path, const FeatureStatistics& s) {
       throw UserError(path, "cannot be created", "a writable location");
     write_dataset(file.get(), "mu", s.mean, path);
     write_dataset(file.get(), "sigma", s.covariance, path);
-    Hid space(H5Screate(H5S_SCALAR));
-    Hid attribute(
-        H5Acreate2(file.get(), "count", H5T_STD_I64LE, space.get(), H5P_DEFAULT, H5P_DEFAULT));
-    H5Awrite(attribute.get(), H5T_NATIVE_INT64, &s.count);
-    write_text(file.get(), "features", s.features);
-    write_text(file.get(), "source", s.source);
+    write_attribute(file.get(), "count", s.count);
+    write_attribute(file.get(), "features", s.features);
+    write_attribute(file.get(), "source", s.source);
   }
   files::sync(temporary);
   if (std::rename(temporary.c_str(), path.c_str()) != 0)
@@ -178,12 +153,9 @@ FeatureStatistics load_statistics(const std::string& path) {
   if (!torch::isfinite(s.mean).all().item<bool>() ||
       !torch::isfinite(s.covariance).all().item<bool>())
     throw UserError(path, "holds non-finite values", "finite statistics");
-  if (H5Aexists(file.get(), "count") > 0) {
-    Hid attribute(H5Aopen(file.get(), "count", H5P_DEFAULT));
-    H5Aread(attribute.get(), H5T_NATIVE_INT64, &s.count);
-  }
-  s.features = read_text(file.get(), "features");
-  s.source = read_text(file.get(), "source");
+  read_attribute(file.get(), "count", &s.count);
+  read_attribute(file.get(), "features", &s.features);
+  read_attribute(file.get(), "source", &s.source);
   if (s.source.empty())
     s.source = path;
   return s;
