@@ -187,6 +187,24 @@ void write_reports(const std::string& dir, const TrainedModel& model,
 
 }  // namespace
 
+HeldOutElements held_out_elements(const TrainedModel& model) {
+  auto dataset = std::make_shared<const data::Dataset>(model.config.data.path);
+  const std::string split = dataset->manifest().splits.count("test") ? "test" : "train";
+  HeldOutElements held_out;
+  held_out.description = model.config.data.path + " " + split;
+  held_out.count = dataset->size(split);
+  held_out.read = [dataset, split, images = model.images,
+                   device = model.device](const std::vector<int64_t>& indices) {
+    std::vector<int64_t> shape = {static_cast<int64_t>(indices.size())};
+    const auto& e = dataset->manifest().element_shape;
+    shape.insert(shape.end(), e.begin(), e.end());
+    torch::Tensor raw = torch::empty(shape, images ? torch::kUInt8 : torch::kFloat32);
+    dataset->read(split, indices, raw.data_ptr(), nullptr);
+    return images ? data::images_to_float(raw).to(device) : raw.to(device);
+  };
+  return held_out;
+}
+
 BpdResult mean_bpd(diffusion::DenoisingModel& model, diffusion::CovarianceEstimator& estimator,
                    const diffusion::Schedule& schedule, const diffusion::LikelihoodOptions& options,
                    int64_t count,
@@ -328,14 +346,9 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
   }
 
   if (wants(request, "nll")) {
-    const data::Dataset dataset(model.config.data.path);
-    const std::string split = dataset.manifest().splits.count("test") ? "test" : "train";
-    const int64_t available = dataset.size(split);
+    const HeldOutElements held_out = held_out_elements(model);
     const int64_t count =
-        request.nll_samples > 0 ? std::min(request.nll_samples, available) : available;
-    const std::vector<int64_t> mine =
-        share_of(count, communicator.rank(), communicator.world_size());
-    const auto& e = dataset.manifest().element_shape;
+        request.nll_samples > 0 ? std::min(request.nll_samples, held_out.count) : held_out.count;
     std::set<std::string> done;
     for (const auto& setting : settings) {
       const std::string key = setting.cov + std::to_string(setting.steps);
@@ -350,20 +363,13 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
       options.steps = setting.steps;
       options.trajectory = setting.trajectory;
       options.decoder = model.images ? "discretized" : "gaussian";
-      auto read = [&](const std::vector<int64_t>& chunk) {
-        std::vector<int64_t> shape = {static_cast<int64_t>(chunk.size())};
-        shape.insert(shape.end(), e.begin(), e.end());
-        torch::Tensor raw = torch::empty(shape, model.images ? torch::kUInt8 : torch::kFloat32);
-        dataset.read(split, chunk, raw.data_ptr(), nullptr);
-        return model.images ? data::images_to_float(raw).to(model.device) : raw.to(model.device);
-      };
       const BpdResult bpd = mean_bpd(*model.denoiser, *estimator, *model.schedule, options, count,
-                                     read, request.batch, request.seed, communicator);
+                                     held_out.read, request.batch, request.seed, communicator);
       SamplingSetting reported = setting;
       reported.sampler = "ddpm";
       reported.eta = 0;
       record({reported.name(), "ddpm", setting.cov, setting.steps, "nll", bpd.mean, count,
-              seconds_since(start), model.config.data.path + " " + split});
+              seconds_since(start), held_out.description});
     }
   }
   if (communicator.rank() == 0 && !results.empty()) {

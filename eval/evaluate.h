@@ -42,6 +42,16 @@ struct EvalResult {
   std::string features;  // the feature network or reference, for fid / fd
 };
 
+// The elements that bits/dim and `ocm covariance` are measured on: the test split, or the
+// training split of a dataset without one. `read(indices)` returns them as model input on the
+// model's device.
+struct HeldOutElements {
+  std::string description;  // "<dataset path> <split>"
+  int64_t count = 0;
+  std::function<torch::Tensor(const std::vector<int64_t>&)> read;
+};
+HeldOutElements held_out_elements(const TrainedModel& model);
+
 // Mean bits/dim of the K-step bound over `count` elements, each rank taking its contiguous share
 // of indices [0, count) in batches; `read(indices)` returns those elements as x0. The per-sample
 // values are summed in float64 across ranks.

@@ -13,6 +13,7 @@
 #include "diffusion/gaussian_mixture.h"
 #include "diffusion/random.h"
 #include "dist/communicator.h"
+#include "eval/covariance_check.h"
 #include "eval/evaluate.h"
 #include "eval/features.h"
 #include "eval/statistics.h"
@@ -180,6 +181,65 @@ TEST(DatasetBitsPerDim, OfTheExactGaussianModelMatchesTheClosedForm) {
     EXPECT_EQ(bpd.count, 6000);
     EXPECT_NEAR(bpd.mean, expected, 5 * bpd.standard_error + 1e-9) << "se " << bpd.standard_error;
   }
+}
+
+// On the exact model of diagonal Gaussian data the Jacobian of eps is diagonal, so any number of
+// probes gives the exact h, the posterior variance does not depend on x_t, and x0_hat is the
+// exact posterior mean: every column of the check has a closed form.
+TEST(CovarianceCheck, OfTheExactGaussianModelMatchesItsClosedForms) {
+  const std::vector<double> m = {0.2, -0.1, 0.0};
+  const std::vector<double> s = {0.05, 0.2, 0.5};
+  diffusion::GaussianMixture model(
+      torch::ones({1}, kDouble), torch::tensor(m, kDouble).unsqueeze(0),
+      torch::tensor(s, kDouble).unsqueeze(0), diffusion::Schedule("linear", 1000));
+  auto read = [&](const std::vector<int64_t>& indices) {
+    diffusion::SampleRandom random(4, RandomPurpose::kStatistics, indices);
+    return model.sample_data(random);
+  };
+  CovarianceCheckRequest request;
+  request.steps = 5;
+  request.probes = 2;
+  request.batch = 1000;
+  auto communicator = dist::make_single_process_communicator();
+  const auto rows = check_covariance(model, model.schedule(), 6000, read, request, *communicator);
+  const auto times = diffusion::trajectory("linear", 5, 1000);
+  ASSERT_EQ(rows.size(), times.size() - 2);
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const auto& r = rows[k];
+    SCOPED_TRACE("t = " + std::to_string(r.t));
+    ASSERT_EQ(r.t, times[k]);
+    ASSERT_EQ(r.s, times[k + 1]);
+    const double a = model.schedule().abar(r.t);
+    const auto step = diffusion::step_coefficients(model.schedule(), r.t, r.s);
+    // Means over the 3 dimensions, and the standard errors of the sampled columns: per element,
+    // (x0 - x0_hat)^2 is c_d chi^2_1 (sd sqrt(2) c_d), and the KL term varies through it.
+    double c = 0, kl = 0, error_variance = 0, kl_variance = 0;
+    const double n = 6000, k2 = step.x0_coef * step.x0_coef;
+    for (double sd : s) {
+      const double c_d = sd * sd * (1 - a) / (a * sd * sd + 1 - a);
+      const double v = step.beta_tilde + k2 * c_d;
+      c += c_d / 3;
+      kl += 0.5 * std::log(v / step.beta_tilde) / 3;
+      error_variance += 2 * c_d * c_d / n / 9;
+      kl_variance += 0.5 * (k2 * c_d / v) * (k2 * c_d / v) / n / 9;
+    }
+    EXPECT_NEAR(r.head, c, 1e-9 + 1e-6 * c);
+    EXPECT_NEAR(r.monte_carlo, c, 1e-9 + 1e-6 * c);
+    EXPECT_LT(r.relative_rms, 1e-6);
+    EXPECT_EQ(r.underestimated, 0.0);
+    EXPECT_NEAR(r.squared_error, c, 5 * std::sqrt(error_variance));
+    EXPECT_NEAR(r.kl_head, kl, 5 * std::sqrt(kl_variance) + 1e-12);
+    EXPECT_NEAR(r.kl_monte_carlo, r.kl_head, 1e-9);
+    EXPECT_GT(r.kl_fixed_small, r.kl_head);
+    // "Background" is x0 <= -1: P = Phi((-1 - m) / s) per dimension.
+    double background = 0;
+    for (size_t d = 0; d < m.size(); ++d)
+      background += 0.5 * std::erfc((1 + m[d]) / (s[d] * std::sqrt(2.0))) / 3;
+    EXPECT_NEAR(r.background_share, background, 5 * std::sqrt(background / (3 * n)));
+  }
+  // Gamma_t is a mean of eps_theta^2 whose Monte Carlo error (~0.01 here) swamps
+  // 1 - Gamma_t = abar c / (1 - abar) at all but the last step, where it is 0.09.
+  EXPECT_NEAR(rows.back().analytic, rows.back().head, 0.3 * rows.back().head);
 }
 
 }  // namespace
