@@ -60,7 +60,11 @@ void init_logging(const LogSetup& setup) {
   if (!setup.rank_file_dir.empty()) {
     const std::string path =
         files::join(setup.rank_file_dir, "rank-" + std::to_string(setup.rank) + ".log");
-    files::create_directories(setup.rank_file_dir);
+    const std::string error = files::create_directories(setup.rank_file_dir);
+    if (!error.empty()) {
+      throw UserError(setup.rank_file_dir, "cannot be created (" + error + ")",
+                      "a writable run directory (run.dir)");
+    }
     try {
       sinks.push_back(std::make_shared<spdlog::sinks::basic_file_sink_mt>(path));
     } catch (const spdlog::spdlog_ex& e) {

@@ -1,7 +1,8 @@
 // launch/slurm/*.sbatch on a real single-node SLURM cluster started on this machine: a training
 // job preempted with SIGUSR1 requeues itself, resumes and ends with the parameters of an
-// uninterrupted run; then the evaluation job writes its report. Installs Debian's SLURM and
-// munge when they are missing (as root), and stops and removes everything it started.
+// uninterrupted run; then the evaluation job writes its report. Bad inputs fail in the job's log,
+// and a job killed at its time limit is resumed from a checkpoint that verifies. Installs Debian's
+// SLURM and munge when they are missing (as root), and stops and removes everything it started.
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -74,6 +75,8 @@ class SlurmCluster : public ::testing::Test {
         << "/slurmd.log\nProctrackType=proctrack/linuxproc\nTaskPlugin=task/none\n"
         << "JobAcctGatherType=jobacct_gather/none\nSelectType=select/cons_tres\n"
         << "SelectTypeParameters=CR_Core\nMpiDefault=none\nReturnToService=2\n"
+        // Time limits are enforced within seconds of the limit, SIGKILL 5 s after SIGTERM.
+        << "KillWait=5\nOverTimeLimit=0\n"
         << "NodeName=" << host << " CPUs=" << std::thread::hardware_concurrency()
         << " State=UNKNOWN\nPartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE "
            "State=UP\n";
@@ -100,6 +103,7 @@ class SlurmCluster : public ::testing::Test {
     if (started_munge_)
       shell("pkill -x munged");
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    shell("umount " + files::join(root_, "readonly") + " 2>/dev/null");
     files::remove_tree(root_);
   }
 
@@ -118,16 +122,21 @@ dist: {threads: 1}
   }
 
   // sbatch with the test cluster's shape: 2 CPU tasks on the one node, no GPUs.
-  static std::string sbatch(const std::string& script, const std::string& args) {
+  static std::string sbatch(const std::string& script, const std::string& args,
+                            const std::string& options = "") {
     const Outcome out = shell("cd " + std::string(OCM_SOURCE_DIR) +
                               " && sbatch --parsable --gpus-per-task=0 --ntasks-per-node=2 "
-                              "--cpus-per-task=1 --output=" +
-                              root_ +
+                              "--cpus-per-task=1 " +
+                              options + " --output=" + root_ +
                               "/logs/%j.log --export=ALL,"
                               "OCM_BINARY=" +
                               OCM_BINARY + " " + script + " " + args);
     EXPECT_EQ(out.exit_code, 0) << out.output;
     return out.output.substr(0, out.output.find_first_of(";\n"));
+  }
+
+  static std::string job_log(const std::string& job) {
+    return read_text(files::join(root_, "logs/" + job + ".log"));
   }
 
   static std::string job_field(const std::string& job, const std::string& field) {
@@ -197,6 +206,65 @@ TEST_F(SlurmCluster, PreemptedTrainingRequeuesResumesAndMatchesThenEvalReports) 
       << read_text(files::join(root_, "logs/" + eval + ".log"));
   const std::string report = read_text(run + "/eval/results.md");
   EXPECT_NE(report.find("| ddpm | ocm |"), std::string::npos) << report;
+}
+
+// What issue 7 lists as the bad inputs of a cluster job: each fails with a clear message in the
+// job's log, and a job killed at its time limit leaves no checkpoint that is taken as valid
+// unless it verifies, so the same command resumes.
+TEST_F(SlurmCluster, BadInputsFailInTheLogAndATimeLimitLosesNoCheckpoint) {
+  const std::string config = files::join(root_, "config.yaml");
+  auto finished = [&](const std::string& job, const std::string& state) {
+    return wait_for([&] { return job_field(job, "JobState") == state; }, 120);
+  };
+
+  const std::string missing = sbatch("launch/slurm/train.sbatch", root_ + "/missing.yaml");
+  ASSERT_TRUE(finished(missing, "FAILED")) << job_field(missing, "JobState") << job_log(missing);
+  EXPECT_NE(job_log(missing).find("missing.yaml does not exist on"), std::string::npos)
+      << job_log(missing);
+
+  const std::string readonly = files::join(root_, "readonly");
+  files::create_directories(readonly);
+  ASSERT_EQ(shell("mount -t tmpfs -o ro tmpfs " + readonly).exit_code, 0)
+      << "a read-only file system is mounted for this check (needs root)";
+  const std::string unwritable =
+      sbatch("launch/slurm/train.sbatch", config + " --set run.dir=" + readonly + "/run");
+  const bool failed = finished(unwritable, "FAILED");
+  shell("umount " + readonly);
+  ASSERT_TRUE(failed) << job_field(unwritable, "JobState") << job_log(unwritable);
+  EXPECT_NE(job_log(unwritable).find("Read-only file system"), std::string::npos)
+      << job_log(unwritable);
+  EXPECT_NE(job_log(unwritable).find("writable run directory (run.dir)"), std::string::npos);
+
+  // The time limit without --signal: SLURM sends SIGTERM at the limit and SIGKILL KillWait later.
+  const std::string script = files::join(root_, "no-signal.sbatch");
+  ASSERT_EQ(shell("grep -v -- '--signal' " + std::string(OCM_SOURCE_DIR) +
+                  "/launch/slurm/train.sbatch > " + script)
+                .exit_code,
+            0);
+  const std::string run = root_ + "/time-limited";
+  const std::string limited = sbatch(
+      script, config + " --set run.dir=" + run + " --set phases.score.steps=1000000", "--time=1");
+  ASSERT_TRUE(wait_for(
+      [&] { return job_log(limited).find("DUE TO TIME LIMIT") != std::string::npos; }, 180))
+      << job_field(limited, "JobState") << job_log(limited);
+  shell("scancel " + limited);  // a requeued rerun would only meet the limit again
+  ASSERT_TRUE(wait_for(
+      [&] {
+        const std::string state = job_field(limited, "JobState");
+        return state == "TIMEOUT" || state == "CANCELLED" || state == "FAILED";
+      },
+      60))
+      << job_field(limited, "JobState");
+  const auto newest = checkpoints::load_newest_valid(run + "/checkpoints");
+  ASSERT_TRUE(newest.has_value()) << job_log(limited);
+
+  // The same command, given a reachable end, resumes from the newest checkpoint that verifies.
+  const std::string resumed = sbatch(
+      "launch/slurm/train.sbatch", config + " --set run.dir=" + run + " --set phases.score.steps=" +
+                                       std::to_string(newest->checkpoint.step + 10));
+  ASSERT_TRUE(finished(resumed, "COMPLETED")) << job_field(resumed, "JobState") << job_log(resumed);
+  EXPECT_NE(job_log(resumed).find("resuming from " + newest->path), std::string::npos)
+      << job_log(resumed);
 }
 
 }  // namespace
