@@ -32,7 +32,7 @@ void run_checkpoint_bench(const CheckpointBenchOptions& options, std::ostream& o
   int64_t step = 0;
   const double save_ms = median_ms(0, options.repeats, [&](int) {
     c.step = ++step;
-    checkpoints::save_checkpoint(dir, c, {1, 0});
+    checkpoints::save_checkpoint(dir, c, {1, 0, {}});
   });
   const std::string path = checkpoints::checkpoint_path(dir, step);
   const double load_ms =

@@ -161,7 +161,9 @@ void prune(const std::string& dir, const Retention& retention) {
   for (size_t i = 0; i < steps.size(); ++i) {
     const bool recent = static_cast<int64_t>(i) < std::max<int64_t>(1, retention.keep_last);
     const bool milestone = retention.keep_every > 0 && steps[i] % retention.keep_every == 0;
-    if (recent || milestone)
+    const bool kept = std::find(retention.keep_steps.begin(), retention.keep_steps.end(),
+                                steps[i]) != retention.keep_steps.end();
+    if (recent || milestone || kept)
       continue;
     ::unlink(files::join(dir, step_name(steps[i], ".json")).c_str());  // manifest first
     ::unlink(files::join(dir, step_name(steps[i], ".h5")).c_str());

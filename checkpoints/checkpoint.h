@@ -4,6 +4,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <torch/types.h>
 
@@ -23,8 +24,9 @@ struct Checkpoint {
 };
 
 struct Retention {
-  int64_t keep_last = 3;   // the newest N checkpoints
-  int64_t keep_every = 0;  // and every checkpoint whose step is a multiple of M (0: none)
+  int64_t keep_last = 3;            // the newest N checkpoints
+  int64_t keep_every = 0;           // and every checkpoint whose step is a multiple of M (0: none)
+  std::vector<int64_t> keep_steps;  // and these (the trainer: the end of the score phase)
 };
 
 // Note [atomic checkpoints]

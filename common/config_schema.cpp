@@ -91,7 +91,8 @@ Schema declare() {
   SectionDecl<CheckpointConfig>(s, "checkpoint",
                                 [](Config& c) -> CheckpointConfig& { return c.checkpoint; })
       .integer("every", &CheckpointConfig::every, 1000, at_least(1), "steps between checkpoints")
-      .integer("keep_last", &CheckpointConfig::keep_last, 3, at_least(1), "newest checkpoints kept")
+      .integer("keep_last", &CheckpointConfig::keep_last, 3, at_least(1),
+               "newest checkpoints kept (the score phase's last one is always kept)")
       .integer("keep_every", &CheckpointConfig::keep_every, 0, at_least(0),
                "also keep every checkpoint whose step is a multiple of this (0: none)");
   SectionDecl<LogConfig>(s, "log", [](Config& c) -> LogConfig& { return c.log; })

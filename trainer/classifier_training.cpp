@@ -84,7 +84,7 @@ double train_classifier(const ClassifierTraining& options) {
     adam.save(c.tensors);
     c.tensors["classifier/in_channels"] = torch::tensor({m.element_shape[2]}, torch::kInt64);
     c.tensors["classifier/classes"] = torch::tensor({m.num_classes}, torch::kInt64);
-    checkpoints::save_checkpoint(checkpoint_dir, c, {2, 0});
+    checkpoints::save_checkpoint(checkpoint_dir, c, {2, 0, {}});
   };
   for (int64_t step = start; step < options.steps; ++step) {
     const data::Batch batch = loader.next();

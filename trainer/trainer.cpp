@@ -248,7 +248,12 @@ void save_phase(Run& run, Phase& phase, int64_t completed_steps) {
   c.tensors["data/images"] =
       torch::tensor({int64_t{run.dataset.manifest().kind == "images"}}, torch::kInt64);
   const std::string path = checkpoints::save_checkpoint(
-      run.checkpoint_dir, c, {run.config.checkpoint.keep_last, run.config.checkpoint.keep_every});
+      run.checkpoint_dir, c,
+      // The score phase's last checkpoint is the trained trunk: kept, so that another head
+      // can be trained on it (Note [another head on a finished trunk]).
+      {run.config.checkpoint.keep_last,
+       run.config.checkpoint.keep_every,
+       {run.config.phases.score.steps}});
   spdlog::info("checkpoint {} written in {:.2f} s", path, seconds_since(start));
 }
 
@@ -470,18 +475,28 @@ std::optional<checkpoints::Checkpoint> find_resume_point(Run& run, const TrainOp
   if (!found)
     return std::nullopt;
   if (found->config_hash != run.config_hash) {
-    std::string differences;
+    // Note [another head on a finished trunk]
+    // Before the OCM phase no head exists, so a score-phase checkpoint fits any model.head: a
+    // new run directory resumed from it trains another head on the same trunk without
+    // retraining it. Every other model or diffusion key must match.
+    std::vector<std::string> differences;
     try {
-      for (const auto& line :
-           config_differences(parse_config(found->config_yaml, *path + " (its config)"), run.config,
-                              kModelSections))
-        differences += "\n  " + line;
+      differences = config_differences(parse_config(found->config_yaml, *path + " (its config)"),
+                                       run.config, kModelSections);
     } catch (const UserError&) {
-      differences = "\n  (its recorded config cannot be read by this version)";
+      differences = {"(its recorded config cannot be read by this version)"};
     }
-    throw UserError(*path, "was written with different model or diffusion settings:" + differences,
-                    "the settings of the run that wrote it",
-                    "Resume with the original config, or choose a new run.dir for a new model.");
+    const bool head_only = found->phase == "score" && differences.size() == 1 &&
+                           differences.front().rfind("model.head:", 0) == 0;
+    if (!head_only) {
+      std::string listed;
+      for (const auto& line : differences)
+        listed += "\n  " + line;
+      throw UserError(*path, "was written with different model or diffusion settings:" + listed,
+                      "the settings of the run that wrote it",
+                      "Resume with the original config, or choose a new run.dir for a new model.");
+    }
+    spdlog::info("{}: {} (no head exists before the OCM phase)", *path, differences.front());
   }
   if (found->world_size != run.world) {
     spdlog::info("resuming a run written by {} ranks on {} ranks (the global batch is unchanged)",

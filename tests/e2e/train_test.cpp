@@ -338,6 +338,34 @@ TEST_F(TrainTest, IncompatibleConfigIsRefusedNamingTheKeys) {
       << output;
 }
 
+TEST_F(TrainTest, AnotherHeadTrainsOnTheTrunkOfAScorePhaseCheckpoint) {
+  ASSERT_EQ(train("straight"), 0);
+  const std::string score_end =
+      checkpoints::checkpoint_path(files::join(dir_, "straight/checkpoints"), 24);
+  std::string output;
+  ASSERT_EQ(train("complex", "--resume " + score_end + " --set model.head=complex", 0, &output), 0)
+      << output;
+  EXPECT_NE(output.find("model.head: \"simple\" -> \"complex\""), std::string::npos) << output;
+  const auto simple = checkpoints::load_checkpoint(final_checkpoint("straight"));
+  const auto complex = checkpoints::load_checkpoint(final_checkpoint("complex"));
+  int64_t trunk_tensors = 0;
+  for (const auto& [name, tensor] : simple.tensors) {
+    if (name.rfind("trunk/", 0) == 0) {
+      ++trunk_tensors;
+      EXPECT_TRUE(torch::equal(tensor, complex.tensors.at(name))) << name;
+    }
+  }
+  EXPECT_GT(trunk_tensors, 0);
+  EXPECT_GT(complex.tensors.size(), simple.tensors.size());  // the residual block's weights
+  // Once the OCM phase has begun, the checkpoint holds a head of one kind.
+  EXPECT_EQ(
+      train("refused", "--resume " + final_checkpoint("straight") + " --set model.head=complex", 0,
+            &output),
+      2)
+      << output;
+  EXPECT_NE(output.find("model.head"), std::string::npos) << output;
+}
+
 TEST_F(TrainTest, BadInputsExitWithAUserErrorAndWriteNothing) {
   std::string output;
   EXPECT_EQ(train("uneven", "--set phases.score.batch_size=7", 2, &output), 2) << output;

@@ -64,22 +64,23 @@ TEST_F(CheckpointTest, RoundTripIsBitwiseAndLatestNamesIt) {
   EXPECT_EQ(files::join(dir_, named), path);
 }
 
-TEST_F(CheckpointTest, RetentionKeepsTheLastNAndEveryMth) {
+TEST_F(CheckpointTest, RetentionKeepsTheLastNEveryMthAndTheNamedSteps) {
   for (int64_t step = 1; step <= 10; ++step)
-    save_checkpoint(dir_, make(step), {3, 4});
+    save_checkpoint(dir_, make(step), {3, 4, {6}});
   std::vector<std::string> kept;
   for (const auto& entry : files::list_directory(dir_)) {
     if (files::extension(entry.name) == ".h5")
       kept.push_back(entry.name);
   }
-  EXPECT_EQ(kept, (std::vector<std::string>{"ckpt-0000000004.h5", "ckpt-0000000008.h5",
-                                            "ckpt-0000000009.h5", "ckpt-0000000010.h5"}));
+  EXPECT_EQ(kept, (std::vector<std::string>{"ckpt-0000000004.h5", "ckpt-0000000006.h5",
+                                            "ckpt-0000000008.h5", "ckpt-0000000009.h5",
+                                            "ckpt-0000000010.h5"}));
 }
 
 TEST_F(CheckpointTest, DamagedOrUnmanifestedNewestFallsBackToThePreviousValidOne) {
-  save_checkpoint(dir_, make(1), {5, 0});
-  const std::string second = save_checkpoint(dir_, make(2), {5, 0});
-  const std::string third = save_checkpoint(dir_, make(3), {5, 0});
+  save_checkpoint(dir_, make(1), {5, 0, {}});
+  const std::string second = save_checkpoint(dir_, make(2), {5, 0, {}});
+  const std::string third = save_checkpoint(dir_, make(3), {5, 0, {}});
   {
     std::fstream file(third, std::ios::in | std::ios::out | std::ios::binary);
     file.seekp(files::file_size(third) - 20);
@@ -115,7 +116,7 @@ TEST_F(CheckpointTest, WriterChild) {
     Checkpoint c = make(step);
     c.tensors["model/big"] =
         torch::full({1 << 18}, static_cast<float>(step));  // 1 MiB, slower writes
-    save_checkpoint(target, c, {2, 0});
+    save_checkpoint(target, c, {2, 0, {}});
   }
 }
 
