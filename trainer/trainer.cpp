@@ -476,9 +476,12 @@ std::optional<checkpoints::Checkpoint> find_resume_point(Run& run, const TrainOp
     return std::nullopt;
   if (found->config_hash != run.config_hash) {
     // Note [another head on a finished trunk]
-    // Before the OCM phase no head exists, so a score-phase checkpoint fits any model.head: a
-    // new run directory resumed from it trains another head on the same trunk without
-    // retraining it. Every other model or diffusion key must match.
+    // The trunk does not depend on model.head, so a checkpoint whose config differs only there
+    // is accepted: a new run directory resumed from it trains another head on the same trunk
+    // without retraining it. From a score-phase checkpoint that is the ordinary path; from an
+    // OCM-phase one, train() starts the OCM phase over on the checkpoint's trunk, with a fresh
+    // head, exactly as if it had resumed from the end of the score phase. Every other model or
+    // diffusion key must match.
     std::vector<std::string> differences;
     try {
       differences = config_differences(parse_config(found->config_yaml, *path + " (its config)"),
@@ -486,8 +489,8 @@ std::optional<checkpoints::Checkpoint> find_resume_point(Run& run, const TrainOp
     } catch (const UserError&) {
       differences = {"(its recorded config cannot be read by this version)"};
     }
-    const bool head_only = found->phase == "score" && differences.size() == 1 &&
-                           differences.front().rfind("model.head:", 0) == 0;
+    const bool head_only =
+        differences.size() == 1 && differences.front().rfind("model.head:", 0) == 0;
     if (!head_only) {
       std::string listed;
       for (const auto& line : differences)
@@ -496,7 +499,7 @@ std::optional<checkpoints::Checkpoint> find_resume_point(Run& run, const TrainOp
                       "the settings of the run that wrote it",
                       "Resume with the original config, or choose a new run.dir for a new model.");
     }
-    spdlog::info("{}: {} (no head exists before the OCM phase)", *path, differences.front());
+    spdlog::info("{}: {}; training a new head on its trunk", *path, differences.front());
   }
   if (found->world_size != run.world) {
     spdlog::info("resuming a run written by {} ranks on {} ranks (the global batch is unchanged)",
@@ -589,9 +592,11 @@ TrainResult train(const Config& config, const TrainOptions& options,
   NamedTensors trunk_names =
       named_parameters(*diffusion::make_network(config.model, run.sample_shape));
   load_tensors("trunk", resume->tensors, trunk_names, resume_from);
-  Phase ocm = ocm_phase(run, begin->second.item<int64_t>(), trunk_names.tensors, &resume->tensors,
-                        resume_from);
-  const TrainResult result = run_phase(run, ocm, resume->step);
+  // Only a change of model.head gets this far with a different config hash.
+  const bool another_head = resume->config_hash != run.config_hash;
+  Phase ocm = ocm_phase(run, begin->second.item<int64_t>(), trunk_names.tensors,
+                        another_head ? nullptr : &resume->tensors, resume_from);
+  const TrainResult result = run_phase(run, ocm, another_head ? ocm.begin : resume->step);
   if (result == TrainResult::kFinished && resume->step >= ocm.end)
     spdlog::info("{} has finished both phases; nothing to do", config.run.dir);
   return result;
