@@ -156,16 +156,22 @@ def forward(self, x):
   EXPECT_THROW(load_feature_network(junk, {8, 8, 1}, torch::kCPU), UserError);
 }
 
-TEST(DatasetBitsPerDim, OfTheExactGaussianModelMatchesTheClosedForm) {
+// Data N(m, diag(s^2)) in 3 dimensions, with its exact model, and elements drawn per index.
+class ExactGaussian : public ::testing::Test {
+ protected:
   const std::vector<double> m = {0.2, -0.1, 0.0};
   const std::vector<double> s = {0.05, 0.2, 0.5};
-  diffusion::GaussianMixture model(
+  diffusion::GaussianMixture model{
       torch::ones({1}, kDouble), torch::tensor(m, kDouble).unsqueeze(0),
-      torch::tensor(s, kDouble).unsqueeze(0), diffusion::Schedule("linear", 1000));
-  auto read = [&](const std::vector<int64_t>& indices) {
-    diffusion::SampleRandom random(4, RandomPurpose::kStatistics, indices);
-    return model.sample_data(random);
-  };
+      torch::tensor(s, kDouble).unsqueeze(0), diffusion::Schedule("linear", 1000)};
+  std::function<torch::Tensor(const std::vector<int64_t>&)> read =
+      [this](const std::vector<int64_t>& indices) {
+        diffusion::SampleRandom random(4, RandomPurpose::kStatistics, indices);
+        return model.sample_data(random);
+      };
+};
+
+TEST_F(ExactGaussian, DatasetBitsPerDimMatchesTheClosedForm) {
   diffusion::LikelihoodOptions options;
   options.steps = 5;
   options.decoder = "gaussian";
@@ -186,16 +192,7 @@ TEST(DatasetBitsPerDim, OfTheExactGaussianModelMatchesTheClosedForm) {
 // On the exact model of diagonal Gaussian data the Jacobian of eps is diagonal, so any number of
 // probes gives the exact h, the posterior variance does not depend on x_t, and x0_hat is the
 // exact posterior mean: every column of the check has a closed form.
-TEST(CovarianceCheck, OfTheExactGaussianModelMatchesItsClosedForms) {
-  const std::vector<double> m = {0.2, -0.1, 0.0};
-  const std::vector<double> s = {0.05, 0.2, 0.5};
-  diffusion::GaussianMixture model(
-      torch::ones({1}, kDouble), torch::tensor(m, kDouble).unsqueeze(0),
-      torch::tensor(s, kDouble).unsqueeze(0), diffusion::Schedule("linear", 1000));
-  auto read = [&](const std::vector<int64_t>& indices) {
-    diffusion::SampleRandom random(4, RandomPurpose::kStatistics, indices);
-    return model.sample_data(random);
-  };
+TEST_F(ExactGaussian, CovarianceCheckMatchesItsClosedForms) {
   CovarianceCheckRequest request;
   request.steps = 5;
   request.probes = 2;
