@@ -45,8 +45,11 @@ std::vector<CovarianceCheckRow> check_covariance(
     const std::function<torch::Tensor(const std::vector<int64_t>&)>& read,
     const CovarianceCheckRequest& request, dist::Communicator& communicator) {
   if (request.steps < 2 || request.probes < 1 || count < 1 || request.batch < 1)
-    throw UserError("covariance check options",
-                    "need --steps >= 2, --probes >= 1, -n >= 1 and --batch >= 1", "");
+    throw UserError("ocm covariance",
+                    "was given --steps " + std::to_string(request.steps) + ", --probes " +
+                        std::to_string(request.probes) + ", -n " + std::to_string(count) +
+                        ", --batch " + std::to_string(request.batch),
+                    "--steps >= 2, --probes >= 1, -n >= 1 and --batch >= 1");
   const std::vector<int64_t> times =
       diffusion::trajectory("linear", request.steps, schedule.num_timesteps());
   const int64_t steps = static_cast<int64_t>(times.size()) - 2;  // t -> s with s >= 1
