@@ -152,7 +152,6 @@ std::vector<CovarianceCheckRow> check_covariance(
     CovarianceCheckRow r;
     r.t = times[k];
     r.s = times[k + 1];
-    r.abar_t = schedule.abar(r.t);
     r.head = at(kHead) / dims;
     r.monte_carlo = at(kMonteCarlo) / dims;
     r.analytic = at(kAnalytic) / dims;

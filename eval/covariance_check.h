@@ -26,7 +26,6 @@ struct CovarianceCheckRequest {
 // every dimension of the elements checked (a fresh x_t ~ q(x_t | x0) per element and step).
 struct CovarianceCheckRow {
   int64_t t = 0, s = 0;
-  double abar_t = 0;
   // Means of c_t: the head, the many-probe Monte Carlo estimate, Analytic-DPM's scalar, and the
   // realised squared error (x0 - x0_hat)^2 that c_t stands for.
   double head = 0, monte_carlo = 0, analytic = 0, squared_error = 0;
