@@ -65,6 +65,8 @@ CommandRunner configure(CLI::App& command) {
       ->check(CLI::Range(0, 1000));
   train->add_option("--threads", train_options->threads, "Compute threads per rank (0: default)")
       ->check(CLI::Range(0, 1024));
+  train->add_option("--set", train_options->overrides,
+                    "Config overrides KEY=VALUE, e.g. dist.precision=bf16 (repeatable)");
   auto checkpoint_options = std::make_shared<bench::CheckpointBenchOptions>();
   CLI::App* checkpoint = command.add_subcommand(
       "checkpoint", "Checkpoint save and verified-load MB/s against dd with fsync");

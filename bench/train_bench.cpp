@@ -17,6 +17,7 @@
 #include "diffusion/networks.h"
 #include "dist/communicator.h"
 #include "dist/topology.h"
+#include "trainer/precision.h"
 #include "trainer/trainer.h"
 
 namespace ocm::bench {
@@ -45,12 +46,18 @@ void run_train_bench(const TrainBenchOptions& options, std::ostream& out) {
   if (topology.rank == 0)
     files::remove_tree(dir);
   communicator->barrier();
-  Config config = load_config(
-      options.config,
-      {"run.dir=" + dir, "phases.score.steps=" + std::to_string(options.warmup + options.steps),
-       "phases.score.batch_size=" + std::to_string(options.batch),
-       "phases.ocm.batch_size=" + std::to_string(options.batch), "phases.ocm.steps=1",
-       "checkpoint.every=1000000000", "log.every=1", "log.rank_files=false", "log.level=warn"});
+  std::vector<std::string> overrides = {
+      "run.dir=" + dir,
+      "phases.score.steps=" + std::to_string(options.warmup + options.steps),
+      "phases.score.batch_size=" + std::to_string(options.batch),
+      "phases.ocm.batch_size=" + std::to_string(options.batch),
+      "phases.ocm.steps=1",
+      "checkpoint.every=1000000000",
+      "log.every=1",
+      "log.rank_files=false",
+      "log.level=warn"};
+  overrides.insert(overrides.end(), options.overrides.begin(), options.overrides.end());
+  const Config config = load_config(options.config, overrides);
   torch::set_num_threads(dist::compute_threads(options.threads, topology));
   const data::Dataset dataset(config.data.path);
   const auto& element = dataset.manifest().element_shape;
@@ -59,10 +66,17 @@ void run_train_bench(const TrainBenchOptions& options, std::ostream& out) {
                                          : element;
   const int64_t parameters =
       diffusion::count_parameters(*diffusion::make_network(config.model, shape));
-  trainer::train(config, {}, *communicator, topology);
+  const torch::Device device = trainer::training_device(config, topology);
+  if (device.is_cuda()) {
+    const auto nccl = dist::make_communicator(device, config.dist.timeout_s);
+    trainer::train(config, {}, *nccl, topology);
+  } else {
+    trainer::train(config, {}, *communicator, topology);
+  }
   if (topology.rank == 0) {
     std::ifstream metrics(files::join(dir, "metrics.jsonl"));
     std::vector<double> step_ms, wait_pct, allreduce_ms;
+    double peak_device_mb = 0;
     int64_t seen = 0;
     for (std::string line; std::getline(metrics, line);) {
       const auto record = nlohmann::json::parse(line);
@@ -71,6 +85,7 @@ void run_train_bench(const TrainBenchOptions& options, std::ostream& out) {
       step_ms.push_back(record.at("step_ms").get<double>());
       wait_pct.push_back(record.at("data_wait_pct").get<double>());
       allreduce_ms.push_back(record.at("allreduce_ms").get<double>());
+      peak_device_mb = std::max(peak_device_mb, record.at("peak_device_mb").get<double>());
     }
     const double step = median(step_ms);
     out << nlohmann::json{{"bench", "train"},
@@ -78,13 +93,17 @@ void run_train_bench(const TrainBenchOptions& options, std::ostream& out) {
                           {"parameters", parameters},
                           {"sample_shape", shape},
                           {"world_size", topology.world_size},
+                          {"device", device.str()},
+                          {"precision", trainer::uses_bf16(config, device) ? "bf16" : "fp32"},
+                          {"channels_last", config.dist.channels_last},
                           {"threads_per_rank", torch::get_num_threads()},
                           {"global_batch", options.batch},
                           {"timed_steps", step_ms.size()},
                           {"median_step_ms", step},
                           {"img_per_s", step > 0 ? 1000.0 * options.batch / step : 0},
                           {"median_data_wait_pct", median(wait_pct)},
-                          {"median_allreduce_ms", median(allreduce_ms)}}
+                          {"median_allreduce_ms", median(allreduce_ms)},
+                          {"peak_device_mb", peak_device_mb}}
                .dump()
         << std::endl;
     files::remove_tree(dir);

@@ -69,6 +69,14 @@ target_include_directories(ocm::stb INTERFACE ${STB_INCLUDE_DIR})
 target_link_libraries(ocm::stb INTERFACE ${STB_LIBRARY})
 find_package(yaml-cpp REQUIRED)
 find_package(spdlog REQUIRED)
+# Note [fmt before torch]
+# LibTorch 2.x puts its own, newer fmt headers in its include directory, and spdlog only compiles
+# against the fmt it was built with. The fmt that spdlog found is therefore searched first, in
+# every target. (Debian's LibTorch 1.13 ships no fmt, and /usr/include is left out by CMake.)
+if(TARGET fmt::fmt)
+  get_target_property(ocm_fmt_include fmt::fmt INTERFACE_INCLUDE_DIRECTORIES)
+  include_directories(BEFORE SYSTEM ${ocm_fmt_include})
+endif()
 find_package(CLI11 REQUIRED)
 if(OCM_BUILD_TESTS)
   find_package(GTest REQUIRED)

@@ -70,6 +70,8 @@ struct PhasesConfig {
 
 struct DistConfig {
   std::string device;
+  std::string precision;
+  bool channels_last;
   int64_t threads;
   double bucket_mb;
   double timeout_s;

@@ -78,6 +78,12 @@ Schema declare() {
   SectionDecl<DistConfig>(s, "dist", [](Config& c) -> DistConfig& { return c.dist; })
       .choice("device", &DistConfig::device, "auto", {"auto", "cpu", "cuda"},
               "auto: cuda:<local rank> when CUDA is available, else the CPU")
+      .choice("precision", &DistConfig::precision, "auto", {"auto", "fp32", "bf16"},
+              "training forward passes: bf16 runs them under CUDA autocast (weights, gradients "
+              "and optimizer state stay fp32); auto: bf16 on CUDA, fp32 on the CPU")
+      .boolean("channels_last", &DistConfig::channels_last, false,
+               "store the networks' 4-D weights and inputs channels-last (NHWC), which CUDA's "
+               "bf16 convolutions prefer")
       .integer("threads", &DistConfig::threads, 0, at_least(0),
                "compute threads per rank (0: the cores this process may use, shared among the "
                "ranks of its node)")

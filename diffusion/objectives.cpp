@@ -2,15 +2,19 @@
 
 #include <torch/torch.h>
 
+#include "diffusion/random.h"
+
 namespace ocm::diffusion {
 namespace {
 
 // abar at per-sample timesteps, shaped [B, 1, ...] to broadcast against x.
 torch::Tensor abar_like(const Schedule& schedule, const torch::Tensor& t, const torch::Tensor& x) {
-  const torch::Tensor table = torch::tensor(schedule.abars(), torch::kFloat64);
+  const torch::Tensor table =
+      to_device_nonblocking(torch::tensor(schedule.abars(), torch::kFloat64),
+                            torch::TensorOptions().device(x.device()).dtype(torch::kFloat64));
   std::vector<int64_t> shape(x.dim(), 1);
   shape[0] = x.size(0);
-  return table.index_select(0, t.to(torch::kInt64).cpu()).to(x.options()).reshape(shape);
+  return table.index_select(0, t.to(table.device(), torch::kInt64)).to(x.dtype()).reshape(shape);
 }
 
 }  // namespace

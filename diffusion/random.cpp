@@ -15,6 +15,14 @@ SampleRandom::SampleRandom(uint64_t seed, RandomPurpose purpose,
   }
 }
 
+torch::Tensor to_device_nonblocking(const torch::Tensor& cpu, const torch::TensorOptions& options) {
+  const torch::ScalarType dtype = torch::typeMetaToScalarType(options.dtype());
+  if (!options.device().is_cuda())
+    return cpu.to(options.device(), dtype);
+  // The caching host allocator keeps the pinned block until the copy that reads it has run.
+  return cpu.to(dtype).pin_memory().to(options.device(), dtype, /*non_blocking=*/true);
+}
+
 template <class Fill>
 torch::Tensor SampleRandom::draw(at::IntArrayRef sample_shape, const torch::TensorOptions& options,
                                  Fill fill) {
@@ -25,7 +33,7 @@ torch::Tensor SampleRandom::draw(at::IntArrayRef sample_shape, const torch::Tens
   double* data = out.data_ptr<double>();
   for (size_t i = 0; i < streams_.size(); ++i)
     fill(streams_[i], data + i * per_sample, per_sample);
-  return out.to(options.device(), torch::typeMetaToScalarType(options.dtype()));
+  return to_device_nonblocking(out, options);
 }
 
 torch::Tensor SampleRandom::normal(at::IntArrayRef sample_shape,

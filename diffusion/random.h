@@ -18,6 +18,10 @@ namespace ocm::diffusion {
 // cast and moved), so they are also the same on any device and any LibTorch version, and cost
 // nanoseconds per number rather than a tensor call per sample.
 
+// `cpu` on options' device and dtype. On CUDA the copy goes through pinned memory and does not
+// block the host, so drawing a step's randomness adds no host synchronisation to the step.
+torch::Tensor to_device_nonblocking(const torch::Tensor& cpu, const torch::TensorOptions& options);
+
 class SampleRandom {
  public:
   // One stream per sample index, seeded with derive_seed({purpose, seed, extra, index}).

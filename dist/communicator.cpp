@@ -5,7 +5,7 @@
 #include "common/error.h"
 #include "ocm/build_info.h"
 
-#if OCM_HAVE_NCCL && OCM_HAVE_MPI
+#if OCM_HAVE_NCCL
 #include "dist/nccl_communicator.h"
 #endif
 
@@ -194,7 +194,7 @@ std::unique_ptr<Communicator> make_communicator(const torch::Device& device,
                                                 double timeout_seconds) {
   if (device.is_cpu())
     return make_cpu_communicator();
-#if OCM_HAVE_NCCL && OCM_HAVE_MPI
+#if OCM_HAVE_NCCL
   return make_nccl_communicator(device.index(), timeout_seconds);
 #else
   (void)timeout_seconds;

@@ -1,7 +1,6 @@
 #include "dist/nccl_communicator.h"
 
 #include <cuda_runtime.h>
-#include <mpi.h>
 #include <nccl.h>
 #include <unistd.h>
 
@@ -19,6 +18,11 @@
 
 #include "common/error.h"
 #include "dist/topology.h"
+#include "ocm/build_info.h"
+
+#if OCM_HAVE_MPI
+#include <mpi.h>
+#endif
 
 namespace ocm::dist {
 namespace {
@@ -64,14 +68,22 @@ ncclDataType_t nccl_type(const torch::Tensor& tensor) {
 class Nccl : public Communicator {
  public:
   Nccl(int device, double timeout_seconds) : device_(device), timeout_(timeout_seconds) {
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
-    MPI_Comm_size(MPI_COMM_WORLD, &world_);
+#if OCM_HAVE_MPI
+    int initialized = 0;
+    MPI_Initialized(&initialized);
+    if (initialized) {
+      MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
+      MPI_Comm_size(MPI_COMM_WORLD, &world_);
+    }
+#endif
     check_cuda(cudaSetDevice(device_), "cudaSetDevice");
     ncclUniqueId id;
     if (rank_ == 0)
       check_nccl(ncclGetUniqueId(&id), "ncclGetUniqueId");
-    if (MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
+#if OCM_HAVE_MPI
+    if (world_ > 1 && MPI_Bcast(&id, sizeof(id), MPI_BYTE, 0, MPI_COMM_WORLD) != MPI_SUCCESS)
       throw std::runtime_error("MPI_Bcast of the NCCL unique id failed");
+#endif
     check_nccl(ncclCommInitRank(&comm_, world_, id, rank_), "ncclCommInitRank");
     check_cuda(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
     monitor_ = std::thread([this] { monitor(); });
@@ -89,8 +101,12 @@ class Nccl : public Communicator {
     cudaStreamDestroy(stream_);
   }
 
-  int rank() const override { return rank_; }
-  int world_size() const override { return world_; }
+  int rank() const override {
+    return rank_;
+  }
+  int world_size() const override {
+    return world_;
+  }
 
   std::unique_ptr<Work> sum_async(torch::Tensor tensor) override {
     check_tensor(tensor);
@@ -111,8 +127,10 @@ class Nccl : public Communicator {
 
   void barrier() override {
     check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
-    if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS)
+#if OCM_HAVE_MPI
+    if (world_ > 1 && MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS)
       throw std::runtime_error("MPI_Barrier failed");
+#endif
   }
 
  private:

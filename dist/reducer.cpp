@@ -95,11 +95,10 @@ void GradientReducer::finish() {
       torch::Tensor& p = parameters_[index];
       const torch::Tensor summed =
           bucket->buffer.narrow(0, slot_[index].second, p.numel()).view(p.sizes());
-      if (p.grad().defined()) {
-        torch::mul_out(p.mutable_grad(), summed, scale);  // the average, in the copy's one pass
-      } else {
-        p.mutable_grad() = summed * scale;
-      }
+      // The average, in the copy's one pass, into a gradient laid out like its parameter.
+      if (!p.grad().defined())
+        p.mutable_grad() = torch::empty_like(p);
+      torch::mul_out(p.mutable_grad(), summed, scale);
     }
     bucket->ready = 0;
     bucket->work.reset();

@@ -6,6 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "ocm/build_info.h"
+
+#if OCM_HAVE_CUDA
+#include <c10/cuda/CUDACachingAllocator.h>
+#endif
 
 namespace ocm::trainer {
 
@@ -18,6 +23,17 @@ double peak_host_mib() {
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
   return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
+double peak_device_mib(const torch::Device& device) {
+#if OCM_HAVE_CUDA
+  if (device.is_cuda()) {
+    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(device.index());
+    return static_cast<double>(stats.allocated_bytes[0].peak) / (1 << 20);  // [0]: all pools
+  }
+#endif
+  (void)device;
+  return 0;
 }
 
 namespace {
@@ -50,6 +66,7 @@ void MetricsLog::write(const MetricsLine& line) {
                                  {"allreduce_ms", 1000.0 * i.reduce_seconds / steps},
                                  {"step_ms", 1000.0 * seconds / steps},
                                  {"peak_host_mb", peak_host_mib()},
+                                 {"peak_device_mb", peak_device_mib(line.device)},
                                  {"skipped", line.skipped}};
   out_ << record.dump() << "\n";
   out_.flush();

@@ -5,6 +5,8 @@
 #include <fstream>
 #include <string>
 
+#include <torch/types.h>
+
 namespace ocm::trainer {
 
 // What the trainer measures between two metric lines.
@@ -26,10 +28,12 @@ struct MetricsLine {
   double lr = 0;
   int64_t skipped = 0;  // non-finite steps skipped so far in this run
   Interval interval;
+  torch::Device device = torch::kCPU;  // where training runs
 };
 
 // Rank 0's metrics: one JSON object per line appended to <run>/metrics.jsonl (step, phase, loss,
-// grad_norm, lr, img_per_s, data_wait_pct, allreduce_ms, peak_host_mb, skipped), and a progress
+// grad_norm, lr, img_per_s, data_wait_pct, allreduce_ms, step_ms, peak_host_mb, peak_device_mb,
+// skipped), and a progress
 // line with the phase's ETA on the console.
 class MetricsLog {
  public:
@@ -43,5 +47,9 @@ class MetricsLog {
 
 // The peak resident memory of this process so far, in MiB.
 double peak_host_mib();
+
+// The most memory LibTorch's caching allocator has handed out on a CUDA `device` so far, in MiB
+// (what torch.cuda.max_memory_allocated reports); 0 for the CPU.
+double peak_device_mib(const torch::Device& device);
 
 }  // namespace ocm::trainer

@@ -24,33 +24,52 @@ Adam::Adam(NamedTensors parameters, const PhaseConfig& phase)
       weight_decay_(phase.weight_decay),
       decoupled_(phase.optimizer == "adamw") {
   for (const auto& p : parameters_.tensors) {
-    exp_avg_.push_back(torch::zeros_like(p, torch::MemoryFormat::Contiguous));
-    exp_avg_sq_.push_back(torch::zeros_like(p, torch::MemoryFormat::Contiguous));
+    exp_avg_.push_back(torch::zeros_like(p));
+    exp_avg_sq_.push_back(torch::zeros_like(p));
   }
 }
 
+// Note [foreach updates]
+// The optimizer, the EMA, the gradient norm and clipping update every parameter tensor with
+// LibTorch's _foreach_ operations: on CUDA one multi-tensor kernel covers a whole list, where a
+// loop would launch several kernels per tensor (about 2,400 launches per step for the CIFAR-10
+// network's Adam alone), and the host's launch time, not the GPU, would set the step time. The
+// arithmetic is the same as the per-tensor formulas in the comments; on the CPU the operations
+// loop over the tensors.
 void Adam::step(double lr) {
   torch::NoGradGuard no_grad;
   constexpr double kEps = 1e-8;
   ++steps_;
   const double bias_correction1 = 1 - std::pow(beta1_, static_cast<double>(steps_));
   const double bias_correction2_sqrt = std::sqrt(1 - std::pow(beta2_, static_cast<double>(steps_)));
+  std::vector<torch::Tensor> params, gradients, exp_avg, exp_avg_sq;
   for (size_t i = 0; i < parameters_.tensors.size(); ++i) {
-    torch::Tensor& p = parameters_.tensors[i];
-    torch::Tensor gradient = p.grad();
-    if (!gradient.defined())
+    const torch::Tensor& p = parameters_.tensors[i];
+    if (!p.grad().defined())
       continue;
-    if (weight_decay_ != 0) {
-      if (decoupled_)
-        p.mul_(1 - lr * weight_decay_);
-      else
-        gradient = gradient.add(p, weight_decay_);
-    }
-    exp_avg_[i].mul_(beta1_).add_(gradient, 1 - beta1_);
-    exp_avg_sq_[i].mul_(beta2_).addcmul_(gradient, gradient, 1 - beta2_);
-    const torch::Tensor denominator = (exp_avg_sq_[i].sqrt() / bias_correction2_sqrt).add_(kEps);
-    p.addcdiv_(exp_avg_[i], denominator, -lr / bias_correction1);
+    params.push_back(p.detach());
+    gradients.push_back(p.grad());
+    exp_avg.push_back(exp_avg_[i]);
+    exp_avg_sq.push_back(exp_avg_sq_[i]);
   }
+  if (params.empty())
+    return;
+  if (weight_decay_ != 0) {
+    if (decoupled_)
+      at::_foreach_mul_(params, 1 - lr * weight_decay_);  // p *= 1 - lr * wd
+    else
+      gradients = at::_foreach_add(gradients, params, weight_decay_);  // g += wd * p
+  }
+  // m = beta1 m + (1 - beta1) g;  v = beta2 v + (1 - beta2) g^2
+  at::_foreach_mul_(exp_avg, beta1_);
+  at::_foreach_add_(exp_avg, gradients, 1 - beta1_);
+  at::_foreach_mul_(exp_avg_sq, beta2_);
+  at::_foreach_addcmul_(exp_avg_sq, gradients, gradients, 1 - beta2_);
+  // p -= lr / bias_correction1 * m / (sqrt(v) / sqrt(bias_correction2) + eps)
+  std::vector<torch::Tensor> denominator = at::_foreach_sqrt(exp_avg_sq);
+  at::_foreach_div_(denominator, bias_correction2_sqrt);
+  at::_foreach_add_(denominator, kEps);
+  at::_foreach_addcdiv_(params, exp_avg, denominator, -lr / bias_correction1);
 }
 
 void Adam::save(std::map<std::string, torch::Tensor>& out) const {
@@ -96,24 +115,27 @@ double learning_rate(const PhaseConfig& phase, int64_t step) {
   return phase.lr;
 }
 
-double gradient_norm(const std::vector<torch::Tensor>& parameters) {
+torch::Tensor gradient_norm_squared(const std::vector<torch::Tensor>& parameters) {
   torch::NoGradGuard no_grad;
-  if (parameters.empty())
-    return 0;
-  torch::Tensor sum = torch::zeros({}, parameters.front().options().dtype(torch::kFloat64));
+  std::vector<torch::Tensor> gradients;
   for (const auto& p : parameters) {
     if (p.grad().defined())
-      sum += p.grad().to(torch::kFloat64).square().sum();
+      gradients.push_back(p.grad());
   }
-  return std::sqrt(sum.item<double>());  // one host synchronisation
+  if (gradients.empty())
+    return torch::zeros({}, torch::kFloat64);
+  // Each tensor's norm in its own precision, their squares summed in float64.
+  return torch::stack(at::_foreach_norm(gradients)).to(torch::kFloat64).square().sum();
 }
 
 void scale_gradients(const std::vector<torch::Tensor>& parameters, double factor) {
   torch::NoGradGuard no_grad;
+  std::vector<torch::Tensor> gradients;
   for (const auto& p : parameters) {
     if (p.grad().defined())
-      p.grad().mul_(factor);
+      gradients.push_back(p.grad());
   }
+  at::_foreach_mul_(gradients, factor);
 }
 
 Ema::Ema(const NamedTensors& parameters, double decay) : names_(parameters.names), decay_(decay) {
@@ -123,8 +145,11 @@ Ema::Ema(const NamedTensors& parameters, double decay) : names_(parameters.names
 
 void Ema::update(const std::vector<torch::Tensor>& parameters) {
   torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < shadow_.size(); ++i)
-    shadow_[i].lerp_(parameters[i], 1 - decay_);
+  // shadow += (1 - decay) (p - shadow)
+  std::vector<torch::Tensor> detached;
+  for (const auto& p : parameters)
+    detached.push_back(p.detach());
+  at::_foreach_add_(shadow_, at::_foreach_sub(detached, shadow_), 1 - decay_);
 }
 
 void Ema::save(const std::string& prefix, std::map<std::string, torch::Tensor>& out) const {

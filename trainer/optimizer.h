@@ -53,9 +53,10 @@ class Adam {
 // `phase.warmup` steps, then constant.
 double learning_rate(const PhaseConfig& phase, int64_t step);
 
-// The global norm of the .grad tensors, as a double. Ranks hold identical averaged gradients,
-// so every rank computes the same norm without communicating.
-double gradient_norm(const std::vector<torch::Tensor>& parameters);
+// The squared global norm of the .grad tensors: a float64 scalar on their device, computed
+// without a host synchronisation. Ranks hold identical averaged gradients, so every rank
+// computes the same value.
+torch::Tensor gradient_norm_squared(const std::vector<torch::Tensor>& parameters);
 
 // Scales every .grad by `factor`.
 void scale_gradients(const std::vector<torch::Tensor>& parameters, double factor);

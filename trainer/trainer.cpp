@@ -33,6 +33,7 @@
 #include "trainer/fault_injection.h"
 #include "trainer/metrics.h"
 #include "trainer/optimizer.h"
+#include "trainer/precision.h"
 #include "trainer/stop_request.h"
 
 namespace ocm::trainer {
@@ -85,6 +86,8 @@ struct Run {
   int rank;
   int world;
   torch::Device device;
+  bool bf16;  // Note [bf16 autocast]
+  bool channels_last;
   std::string checkpoint_dir;
   std::string config_yaml;
   std::string config_hash;
@@ -165,6 +168,8 @@ Phase score_phase(Run& run, int64_t end, const TensorMap* resume, const std::str
   seed_initialization(run, "score");
   phase.trained = diffusion::make_network(run.config.model, run.sample_shape);
   phase.trained->to(run.device);
+  if (run.channels_last)
+    use_channels_last(*phase.trained);
   phase.trained->train();
   phase.model_prefix = "model";
   phase.ema_prefix = "ema";
@@ -172,7 +177,8 @@ Phase score_phase(Run& run, int64_t end, const TensorMap* resume, const std::str
   auto trunk = diffusion::as_trunk(phase.trained);
   const int64_t n = run.schedule.num_timesteps();
   phase.loss = [&run, trunk, n](const torch::Tensor& x0, diffusion::SampleRandom& random) {
-    const torch::Tensor t = random.integers(1, n + 1).to(run.device);
+    const torch::Tensor t = diffusion::to_device_nonblocking(
+        random.integers(1, n + 1), torch::TensorOptions().device(run.device).dtype(torch::kInt64));
     const torch::Tensor noise = random.normal(run.sample_shape, x0.options());
     return diffusion::eps_matching_loss(*trunk, run.schedule, x0, t, noise);
   };
@@ -190,6 +196,8 @@ Phase ocm_phase(Run& run, int64_t begin, const std::vector<torch::Tensor>& trunk
   phase.end = begin + run.config.phases.ocm.steps;
   auto trunk_network = diffusion::make_network(run.config.model, run.sample_shape);
   trunk_network->to(run.device);
+  if (run.channels_last)
+    use_channels_last(*trunk_network);
   trunk_network->eval();
   {
     torch::NoGradGuard no_grad;
@@ -202,6 +210,8 @@ Phase ocm_phase(Run& run, int64_t begin, const std::vector<torch::Tensor>& trunk
   seed_initialization(run, "ocm");
   std::shared_ptr<diffusion::Head> head = diffusion::make_head(run.config.model, run.sample_shape);
   head->to(run.device);
+  if (run.channels_last)
+    use_channels_last(*head);
   head->train();
   phase.trained = head;
   phase.model_prefix = "head";
@@ -212,7 +222,8 @@ Phase ocm_phase(Run& run, int64_t begin, const std::vector<torch::Tensor>& trunk
   const int64_t probes = run.config.phases.ocm.probes;
   phase.loss = [&run, trunk, head, n, probes](const torch::Tensor& x0,
                                               diffusion::SampleRandom& random) {
-    const torch::Tensor t = random.integers(1, n + 1).to(run.device);
+    const torch::Tensor t = diffusion::to_device_nonblocking(
+        random.integers(1, n + 1), torch::TensorOptions().device(run.device).dtype(torch::kInt64));
     const torch::Tensor noise = random.normal(run.sample_shape, x0.options());
     std::vector<torch::Tensor> draws;
     for (int64_t m = 0; m < probes; ++m)
@@ -353,10 +364,13 @@ TrainResult run_phase(Run& run, Phase& phase, int64_t start) {
         derive_seed({static_cast<uint64_t>(RandomPurpose::kTraining), seed,
                      static_cast<uint64_t>(step), static_cast<uint64_t>(run.rank), 0xd09}));
     const data::Batch batch = loader.next();
-    const torch::Tensor x0 = batch.data.to(run.device, /*non_blocking=*/true);
+    torch::Tensor x0 = batch.data.to(run.device, /*non_blocking=*/true);
+    if (run.channels_last && x0.dim() == 4)
+      x0 = x0.contiguous(torch::MemoryFormat::ChannelsLast);
     for (auto& p : phase.parameters.tensors)
       p.mutable_grad().reset();
-    double local_loss = 0;
+    // Stays on the device: the step's one host synchronisation is reading `scalars` below.
+    torch::Tensor local_loss = torch::zeros({}, x0.options().dtype(torch::kFloat64));
     for (int64_t first = 0; first < share; first += micro) {
       const int64_t n = std::min(micro, share - first);
       reducer.accumulate(first + n < share);
@@ -364,29 +378,36 @@ TrainResult run_phase(Run& run, Phase& phase, int64_t start) {
                                            batch.positions.begin() + first + n);
       diffusion::SampleRandom random(seed, RandomPurpose::kTraining, positions,
                                      static_cast<uint64_t>(step));
-      torch::Tensor loss = phase.loss(x0.narrow(0, first, n), random) *
-                           (static_cast<double>(n) / static_cast<double>(share));
+      torch::Tensor loss;
+      {
+        const Bf16Autocast autocast(run.bf16);
+        loss = phase.loss(x0.narrow(0, first, n), random) *
+               (static_cast<double>(n) / static_cast<double>(share));
+      }
       if (run.fault.at(run.rank, step) && run.fault.kind == "nan")
         loss = loss * std::numeric_limits<double>::quiet_NaN();
       loss.backward();
-      local_loss += loss.item<double>();
+      local_loss += loss.detach().to(torch::kFloat64);
     }
     const auto reduce_start = Clock::now();
-    torch::Tensor scalars =
-        torch::tensor({local_loss, stop_requested() != 0 ? 1.0 : 0.0}, torch::kFloat64)
-            .to(run.device);
+    torch::Tensor scalars;
     {
       // Reading the sums back is the step's one host synchronisation, so it is watched too.
       auto armed = run.watchdog.arm("the gradient all-reduce of step " + std::to_string(step));
       reducer.finish();
+      // The averaged gradient is the same on every rank, so its squared norm, summed over the
+      // ranks with the loss and the stop flags, comes back as world times itself.
+      const torch::Tensor stop_flag =
+          torch::full({}, stop_requested() != 0 ? 1.0 : 0.0, local_loss.options());
+      scalars =
+          torch::stack({local_loss, stop_flag, gradient_norm_squared(phase.parameters.tensors)});
       run.communicator.sum_async(scalars)->wait();
       scalars = scalars.cpu();
     }
     interval.reduce_seconds += seconds_since(reduce_start);
     const double loss = scalars[0].item<double>() / run.world;
     const bool stop = scalars[1].item<double>() > 0;
-
-    const double norm = gradient_norm(phase.parameters.tensors);
+    const double norm = std::sqrt(scalars[2].item<double>() / run.world);
     lr = learning_rate(settings, step - phase.begin);
     if (!std::isfinite(norm) || !std::isfinite(loss)) {
       ++run.skipped;
@@ -422,7 +443,7 @@ TrainResult run_phase(Run& run, Phase& phase, int64_t start) {
         ((completed - phase.begin) % config.log.every == 0 || completed == phase.end || stop)) {
       interval.steps = std::max<int64_t>(interval.steps, 1);
       run.metrics->write({completed, phase.name, completed - phase.begin, phase.end - phase.begin,
-                          lr, run.skipped, interval});
+                          lr, run.skipped, interval, run.device});
       interval = Interval{};
     } else if (run.rank != 0 && (completed - phase.begin) % config.log.every == 0) {
       interval = Interval{};
@@ -544,6 +565,7 @@ void prepare_run_directory(Run& run) {
 TrainResult train(const Config& config, const TrainOptions& options,
                   dist::Communicator& communicator, const dist::Topology& topology) {
   const torch::Device device = training_device(config, topology);
+  const bool bf16 = uses_bf16(config, device);
   const int world = communicator.world_size();
   check_batch(config.phases.score, "phases.score", world);
   check_batch(config.phases.ocm, "phases.ocm", world);
@@ -552,6 +574,8 @@ TrainResult train(const Config& config, const TrainOptions& options,
           communicator.rank(),
           world,
           device,
+          bf16,
+          config.dist.channels_last,
           files::join(config.run.dir, "checkpoints"),
           to_yaml(config),
           config_hash(config),
@@ -569,8 +593,9 @@ TrainResult train(const Config& config, const TrainOptions& options,
   const std::optional<checkpoints::Checkpoint> resume =
       find_resume_point(run, options, &resume_from);
   prepare_run_directory(run);
-  spdlog::info("training {} on {} rank(s), device {}, {} compute thread(s) per rank",
-               config.run.dir, world, device.str(), torch::get_num_threads());
+  spdlog::info("training {} on {} rank(s), device {} ({}{}), {} compute thread(s) per rank",
+               config.run.dir, world, device.str(), bf16 ? "bf16 autocast" : "fp32",
+               run.channels_last ? ", channels-last" : "", torch::get_num_threads());
   const int64_t score_steps = config.phases.score.steps;
 
   if (!resume || resume->phase == "score") {
