@@ -9,6 +9,7 @@ side; so does drawing the noise with torch on the device rather than per sample.
 --precision bf16 and --channels-last do what dist.precision and dist.channels_last do.
 """
 import argparse
+import contextlib
 import json
 import math
 import statistics
@@ -182,6 +183,12 @@ def main():
              else value for key, value in phase.items()}
     optimizer = torch.optim.Adam(net.parameters(), lr=phase["lr"], betas=(phase["beta1"], phase["beta2"]),
                                  weight_decay=phase["weight_decay"])
+    # torch 1.13 checks bf16 support on constructing any CUDA autocast, even a disabled one.
+    if args.precision == "bf16":
+        def autocast():
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+    else:
+        autocast = contextlib.nullcontext
     abar = linear_abar(config["diffusion"]["num_timesteps"]).float().to(device)
     times = []
     for step in range(args.warmup + args.steps):
@@ -191,7 +198,7 @@ def main():
         t = torch.randint(1, config["diffusion"]["num_timesteps"] + 1, (args.batch,), device=device)
         noise = torch.randn_like(x0)
         a = abar[t][:, None, None, None]
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=args.precision == "bf16"):
+        with autocast():
             loss = (net(a.sqrt() * x0 + (1 - a).sqrt() * noise, t) - noise).square().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
