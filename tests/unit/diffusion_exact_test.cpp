@@ -129,6 +129,34 @@ TEST(Samplers, ExactCovarianceReproducesTheDataStdAndFixedSmallCollapses) {
   }
 }
 
+// With eta = 1, lambda^2 is beta_tilde and the DDIM step is the DDPM step, mean and variance
+// (OCM.md section 6): the same draws must give the same samples, up to rounding.
+TEST(Samplers, DdimWithEtaOneIsDdpm) {
+  GaussianMixture model = diagonal_gaussian({0.3, -0.1}, {0.2, 0.6});
+  for (const std::string cov : {"fixed-small", "ocm"}) {
+    for (const int64_t steps : {2, 5, 10}) {
+      SCOPED_TRACE(cov + " K=" + std::to_string(steps));
+      auto estimator = make_estimator(cov, model.schedule());
+      SamplerOptions options;
+      options.steps = steps;
+      options.clip_x0 = false;
+      options.sigma_clip = 0;
+      options.kind = "ddpm";
+      const auto ddpm =
+          sample(model, *estimator, model.schedule(), options, {2}, 5, range(0, 64), kDouble);
+      options.kind = "ddim";
+      options.eta = 1;
+      const auto ddim =
+          sample(model, *estimator, model.schedule(), options, {2}, 5, range(0, 64), kDouble);
+      EXPECT_LT((ddpm - ddim).abs().max().item<double>(), 1e-9);
+      options.eta = 0.5;  // the control: another eta is another sampler
+      const auto half =
+          sample(model, *estimator, model.schedule(), options, {2}, 5, range(0, 64), kDouble);
+      EXPECT_GT((ddpm - half).abs().max().item<double>(), 1e-3);
+    }
+  }
+}
+
 TEST(Samplers, SampleBytesDoNotDependOnBatching) {
   GaussianMixture model = diagonal_gaussian({0.0, 0.1}, {0.3, 0.1});
   auto estimator = make_estimator("ocm-mc", model.schedule(), {2, nullptr});
