@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 start=$SECONDS
-bash launch/setup.sh
+OCM_BUILD_TARGETS=ocm bash launch/setup.sh
 ocm="${OCM_BUILD_DIR:-build}/apps/ocm"
 "$ocm" --version
 if [[ ! -f data/fashion_mnist/manifest.json ]]; then
