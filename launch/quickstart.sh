@@ -25,7 +25,7 @@ bash launch/mpirun.sh 2 train "$config"
 if [[ ! -f $run/eval/results.md ]]; then
   bash launch/mpirun.sh 2 eval "$run" --steps 5,10,25 --sampler ddpm,ddim \
     --cov fixed-small,analytic,ocm --metric fd,nll --features "$classifier" \
-    --num-samples 300 --nll-samples 300 --analytic-samples 256
+    --num-samples 200 --nll-samples 200 --analytic-samples 256
 fi
 cat <<DONE
 
@@ -34,6 +34,6 @@ quickstart: done in $(((SECONDS - start) / 60)) min $(((SECONDS - start) % 60)) 
   plots:         $run/eval/fd.png, $run/eval/nll.png
   sample grids:  $run/eval/grids/
   training:      $run/metrics.jsonl, checkpoints in $run/checkpoints/
-These figures come from a few minutes of training and 300 samples; docs/results.md has the
+These figures come from a few minutes of training and 200 samples; docs/results.md has the
 hour-long run of configs/fashion_mnist.yaml.
 DONE
