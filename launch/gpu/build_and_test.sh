@@ -2,10 +2,11 @@
 # Runs on a GPU host that has a CUDA PyTorch install (python3 -c 'import torch') but none of our
 # other C++ dependencies: uses deps/gpu-prefix from launch/gpu/make_prefix.sh, LibTorch from
 # inside PyTorch and NCCL from the nvidia-nccl wheel (or NCCL_ROOT). With one GPU there is one
-# rank, so it builds without MPI (NCCL world of one). Builds `ocm` and the GPU tests with CUDA and NCCL,
-# runs the tests, then the GPU training benchmark beside the same step in PyTorch on the same
-# GPU, and writes every figure, with the GPU's name, into the output folder (first argument,
-# default gpu-results/): host.txt, build.log, cuda_test.log, bench.jsonl.
+# rank, so it builds without MPI (an NCCL world of one). Builds `ocm`, the GPU tests and the
+# step benchmark with CUDA and NCCL, runs the tests, then the GPU training benchmark beside the
+# same step in PyTorch on the same GPU, and writes every figure, with the GPU's name, into the
+# output folder (first argument, default gpu-results/): host.txt, build.log, cuda_test.log,
+# bench.jsonl.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
