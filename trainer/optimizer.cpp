@@ -115,13 +115,23 @@ double learning_rate(const PhaseConfig& phase, int64_t step) {
   return phase.lr;
 }
 
-torch::Tensor gradient_norm_squared(const std::vector<torch::Tensor>& parameters) {
-  torch::NoGradGuard no_grad;
+namespace {
+
+// The .grad tensors that exist, for the _foreach_ operations.
+std::vector<torch::Tensor> defined_gradients(const std::vector<torch::Tensor>& parameters) {
   std::vector<torch::Tensor> gradients;
   for (const auto& p : parameters) {
     if (p.grad().defined())
       gradients.push_back(p.grad());
   }
+  return gradients;
+}
+
+}  // namespace
+
+torch::Tensor gradient_norm_squared(const std::vector<torch::Tensor>& parameters) {
+  torch::NoGradGuard no_grad;
+  const std::vector<torch::Tensor> gradients = defined_gradients(parameters);
   if (gradients.empty())
     return torch::zeros({}, torch::kFloat64);
   // Each tensor's norm in its own precision, their squares summed in float64.
@@ -130,12 +140,7 @@ torch::Tensor gradient_norm_squared(const std::vector<torch::Tensor>& parameters
 
 void scale_gradients(const std::vector<torch::Tensor>& parameters, double factor) {
   torch::NoGradGuard no_grad;
-  std::vector<torch::Tensor> gradients;
-  for (const auto& p : parameters) {
-    if (p.grad().defined())
-      gradients.push_back(p.grad());
-  }
-  at::_foreach_mul_(gradients, factor);
+  at::_foreach_mul_(defined_gradients(parameters), factor);
 }
 
 Ema::Ema(const NamedTensors& parameters, double decay) : names_(parameters.names), decay_(decay) {
