@@ -1,11 +1,13 @@
 #include "eval/evaluate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <fstream>
 #include <map>
 #include <memory>
 #include <set>
+#include <tuple>
 
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
@@ -94,6 +96,8 @@ void append_result(const std::string& path, const TrainedModel& model, const Eva
                         {"step", model.step},
                         {"setting", r.setting},
                         {"sampler", r.sampler},
+                        {"eta", r.eta},
+                        {"seed", r.seed},
                         {"cov", r.cov},
                         {"steps", r.steps},
                         {"metric", r.metric},
@@ -107,21 +111,30 @@ void append_result(const std::string& path, const TrainedModel& model, const Eva
     throw UserError(path, "could not be appended to", "a writable run directory");
 }
 
-// Every result recorded for `checkpoint` in results.jsonl, the latest per (setting, metric):
-// the reports cover earlier invocations on the same checkpoint too.
+// Every result recorded for `checkpoint` in results.jsonl, the latest per (setting, metric,
+// seed): the reports cover earlier invocations on the same checkpoint too. Lines written before
+// eta and seed were recorded count as seed 0; their eta is in the setting's name.
 std::vector<EvalResult> results_of_checkpoint(const std::string& path,
                                               const std::string& checkpoint) {
-  std::map<std::pair<std::string, std::string>, EvalResult> latest;
+  std::map<std::tuple<std::string, std::string, uint64_t>, EvalResult> latest;
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) {
     try {
       const auto j = nlohmann::json::parse(line);
       if (j.at("checkpoint") != checkpoint)
         continue;
-      EvalResult r{j.at("setting"), j.at("sampler"), j.at("cov"),
-                   j.at("steps"),   j.at("metric"),  j.at("value"),
-                   j.at("n"),       j.at("seconds"), j.at("features")};
-      latest[{r.setting, r.metric}] = r;
+      EvalResult r{j.at("setting"),
+                   j.at("sampler"),
+                   j.at("cov"),
+                   j.at("steps"),
+                   j.at("metric"),
+                   j.at("value"),
+                   j.at("n"),
+                   j.at("seconds"),
+                   j.at("features"),
+                   j.value("eta", 0.0),
+                   j.value("seed", uint64_t{0})};
+      latest[{r.setting, r.metric, r.seed}] = r;
     } catch (const std::exception&) {
       spdlog::warn("{}: skipping a line that is not a result: {}", path, line.substr(0, 80));
     }
@@ -132,6 +145,16 @@ std::vector<EvalResult> results_of_checkpoint(const std::string& path,
   return out;
 }
 
+// The report's sampler column: the setting's name without its covariance and K, so that DDIM's
+// eta and a non-linear trajectory stay apart ("ddim", "ddim0.5", "ddpm-quadratic").
+std::string sampler_label(const EvalResult& r) {
+  const std::string middle = "-" + r.cov + "-K" + std::to_string(r.steps);
+  const auto at = r.setting.find(middle);
+  if (at == std::string::npos)
+    return r.sampler;
+  return r.setting.substr(0, at) + r.setting.substr(at + middle.size());
+}
+
 void write_reports(const std::string& dir, const TrainedModel& model,
                    const std::vector<EvalResult>& results) {
   std::ofstream md(files::join(dir, "results.md"));
@@ -140,30 +163,36 @@ void write_reports(const std::string& dir, const TrainedModel& model,
   for (const auto& r : results)
     metrics.insert(r.metric);
   for (const auto& metric : metrics) {
+    // One row per sampler, covariance, seed and sample count.
+    using Row = std::tuple<std::string, std::string, uint64_t, int64_t>;
     std::set<int64_t> ks;
-    std::map<std::string, std::map<int64_t, const EvalResult*>> rows;
+    std::map<Row, std::map<int64_t, const EvalResult*>> rows;
     for (const auto& r : results) {
       if (r.metric != metric)
         continue;
       ks.insert(r.steps);
-      rows[r.sampler + " " + r.cov][r.steps] = &r;
+      rows[{sampler_label(r), r.cov, r.seed, r.n}][r.steps] = &r;
     }
     const EvalResult& any = *rows.begin()->second.begin()->second;
     md << "## " << (metric == "nll" ? "bits/dim (K-step bound)" : metric) << "\n\n";
     if (!any.features.empty())
-      md << (metric == "nll" ? "Data: " : "Features: ") << any.features << ". ";
-    md << "n = " << any.n << " per value.\n\n| sampler | covariance |";
+      md << (metric == "nll" ? "Data: " : "Features: ") << any.features << ".\n\n";
+    md << "| sampler | covariance | seed | n |";
     for (const int64_t k : ks)
       md << " K=" << k << " |";
-    md << "\n|---|---|";
+    md << "\n|---|---|---|---|";
     for (size_t i = 0; i < ks.size(); ++i)
       md << "---|";
     md << "\n";
     std::vector<PlotSeries> series;
+    const bool several_seeds = std::any_of(rows.begin(), rows.end(), [&](const auto& row) {
+      return std::get<2>(row.first) != std::get<2>(rows.begin()->first);
+    });
     for (const auto& [row, by_k] : rows) {
-      const auto space = row.find(' ');
-      md << "| " << row.substr(0, space) << " | " << row.substr(space + 1) << " |";
-      PlotSeries line{row, {}};
+      const auto& [sampler, cov, seed, n] = row;
+      md << "| " << sampler << " | " << cov << " | " << seed << " | " << n << " |";
+      PlotSeries line{sampler + " " + cov + (several_seeds ? " seed " + std::to_string(seed) : ""),
+                      {}};
       for (const int64_t k : ks) {
         const auto found = by_k.find(k);
         if (found == by_k.end()) {
@@ -178,6 +207,7 @@ void write_reports(const std::string& dir, const TrainedModel& model,
       md << "\n";
       series.push_back(line);
     }
+    md << "\n`ddimE` is DDIM with eta = E; `ddim` alone has eta = 0.\n";
     md << "\n![" << metric << " against K](" << metric << ".png)\n\n";
     write_line_plot(files::join(dir, metric + ".png"),
                     (metric == "nll" ? std::string("bits/dim") : metric) + " against K",
@@ -341,7 +371,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
           statistics_of(sums, network->description(), setting.name());
       record({setting.name(), setting.sampler, setting.cov, setting.steps, metric_name,
               frechet_distance(reference, generated), sums.count(), seconds_since(start),
-              network->description() + " vs " + reference.source});
+              network->description() + " vs " + reference.source, setting.eta, request.seed});
     }
   }
 
@@ -369,7 +399,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
       reported.sampler = "ddpm";
       reported.eta = 0;
       record({reported.name(), "ddpm", setting.cov, setting.steps, "nll", bpd.mean, count,
-              seconds_since(start), held_out.description});
+              seconds_since(start), held_out.description, 0.0, request.seed});
     }
   }
   if (communicator.rank() == 0 && !results.empty()) {

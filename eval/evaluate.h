@@ -40,6 +40,8 @@ struct EvalResult {
   int64_t n = 0;
   double seconds = 0;
   std::string features;  // the feature network or reference, for fid / fd
+  double eta = 0;        // DDIM's eta (0 for DDPM)
+  uint64_t seed = 0;     // --seed of the samples and the bound's noise
 };
 
 // The elements that bits/dim and `ocm covariance` are measured on: the test split, or the
