@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Trains configs/fashion_mnist_long.yaml on one GPU host (launch/gpu/env.sh says what it needs)
-# inside a wall-clock budget, then evaluates it there. Usage: train_long.sh OUT [SECONDS]
-# (default 540, the build included). Needs the Fashion-MNIST IDX files in deps/fashion-mnist
+# inside a wall-clock budget, then evaluates it there. Usage:
+#   train_long.sh OUT [SECONDS [--set KEY=VALUE ...]]
+# SECONDS (default 540) includes the build; each --set overrides a config key, in the timing run
+# too (a larger phases.score.batch_size, say, with its own run.dir). Needs the Fashion-MNIST IDX files in deps/fashion-mnist
 # (or FASHION_MNIST_SOURCE) and the FD classifier in runs/fashion_classifier.
 #
 # It first times 300 score and 150 OCM steps, then sizes the run to what is left after a reserve
@@ -14,6 +16,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 
 out=$(realpath -m "${1:-gpu-results}")
 budget=${2:-540}
+overrides=("${@:3}")
 start=$SECONDS
 mkdir -p "$out"
 source launch/gpu/env.sh
@@ -24,12 +27,12 @@ left() { echo $((budget - (SECONDS - start))); }
 "$ocm" data prepare fashion-mnist --source "${FASHION_MNIST_SOURCE:-deps/fashion-mnist}" \
   --out data/fashion_mnist >/dev/null
 config=configs/fashion_mnist_long.yaml
-run=runs/fashion_mnist_long
+run=$("$ocm" config show "$config" "${overrides[@]}" | awk '$1 == "dir:" { gsub(/"/, "", $2); print $2; exit }')
 
 probe=$(mktemp -d)
-"$ocm" train "$config" --set run.dir="$probe" --set phases.score.steps=300 \
+"$ocm" train "$config" "${overrides[@]}" --set run.dir="$probe" --set phases.score.steps=300 \
   --set phases.ocm.steps=150 --set log.every=50 --set checkpoint.every=1000 >"$out/train.log" 2>&1
-eval_reserve=170
+eval_reserve=${EVAL_RESERVE:-170}
 read -r score_steps ocm_steps < <(python3 - "$probe/metrics.jsonl" "$(($(left) - eval_reserve))" <<'PY'
 import json, statistics, sys
 lines = [json.loads(line) for line in open(sys.argv[1])]
@@ -47,7 +50,7 @@ PY
 rm -rf "$probe"
 echo "training $score_steps score + $ocm_steps OCM steps, $(left) s left" | tee -a "$out/host.txt"
 # SIGTERM stops training after a checkpoint (exit 3), which still leaves a run to evaluate.
-timeout $(($(left) - 60)) "$ocm" train "$config" --set phases.score.steps="$score_steps" \
+timeout $(($(left) - 60)) "$ocm" train "$config" "${overrides[@]}" --set phases.score.steps="$score_steps" \
   --set phases.ocm.steps="$ocm_steps" >>"$out/train.log" 2>&1 || echo "train exited with $?" | tee -a "$out/host.txt"
 tail -3 "$run/metrics.jsonl"
 
