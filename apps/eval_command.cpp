@@ -31,6 +31,9 @@ CommandRunner configure(CLI::App& command) {
                   "fid (Inception features), fd (any feature network), nll (bits/dim)")
       ->delimiter(',');
   command.add_option("--eta", r.eta, "DDIM eta");
+  command.add_option("--cov-scale", r.cov_scale,
+                     "Multiply each covariance's c_t by this (default 1): a diagnostic of its "
+                     "calibration; 0 gives fixed-small's samples");
   command.add_option("--trajectory", r.trajectory, "linear or quadratic")
       ->check(CLI::IsMember({"linear", "quadratic"}));
   command.add_option("--num-samples", r.num_samples,

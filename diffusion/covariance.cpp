@@ -96,21 +96,31 @@ class MonteCarloHessian : public CovarianceEstimator {
   int64_t probes_;
 };
 
-}  // namespace
+// Note [c_t scale]
+// `ocm eval --cov-scale S` samples with S * c_t in place of c_t. It is a diagnostic, not a
+// method: it asks whether a covariance loses because its c_t is miscalibrated or because any
+// diagonal noise of that size hurts. At DDIM eta = 0, c_t's term is a step's whole noise
+// (docs/results.md section 4), so there S sweeps from fixed-small (S = 0, same samples) to the
+// estimator itself (S = 1). The result is clamped to [0, 1] like every c_t.
+class ScaledPosteriorVariance : public CovarianceEstimator {
+ public:
+  ScaledPosteriorVariance(std::unique_ptr<CovarianceEstimator> inner, double scale)
+      : inner_(std::move(inner)), scale_(scale) {}
+  Prediction predict(DenoisingModel& model, const torch::Tensor& x_t, int64_t t, int64_t s,
+                     SampleRandom& random) override {
+    Prediction p = inner_->predict(model, x_t, t, s, random);
+    p.posterior_variance = (p.posterior_variance * scale_).clamp(0, 1);
+    return p;
+  }
 
-const std::vector<std::string>& estimator_names() {
-  static const std::vector<std::string> names = {"fixed-small", "fixed-large", "analytic", "ocm",
-                                                 "ocm-mc"};
-  return names;
-}
+ private:
+  std::unique_ptr<CovarianceEstimator> inner_;
+  double scale_;
+};
 
-torch::Tensor posterior_variance_from_h(const torch::Tensor& h, double abar_t) {
-  return ((1 - abar_t) / abar_t * (1 + h)).clamp(0, 1);
-}
-
-std::unique_ptr<CovarianceEstimator> make_estimator(const std::string& name,
-                                                    const Schedule& schedule,
-                                                    const EstimatorOptions& options) {
+std::unique_ptr<CovarianceEstimator> make_unscaled_estimator(const std::string& name,
+                                                             const Schedule& schedule,
+                                                             const EstimatorOptions& options) {
   if (name == "fixed-small")
     return std::make_unique<FixedSmall>();
   if (name == "fixed-large")
@@ -133,6 +143,34 @@ std::unique_ptr<CovarianceEstimator> make_estimator(const std::string& name,
   throw UserError("--cov " + name, "unknown covariance estimator",
                   join_alternatives(estimator_names()),
                   guess.empty() ? "" : "Did you mean `" + guess + "`?");
+}
+
+}  // namespace
+
+const std::vector<std::string>& estimator_names() {
+  static const std::vector<std::string> names = {"fixed-small", "fixed-large", "analytic", "ocm",
+                                                 "ocm-mc"};
+  return names;
+}
+
+torch::Tensor posterior_variance_from_h(const torch::Tensor& h, double abar_t) {
+  return ((1 - abar_t) / abar_t * (1 + h)).clamp(0, 1);
+}
+
+std::unique_ptr<CovarianceEstimator> make_estimator(const std::string& name,
+                                                    const Schedule& schedule,
+                                                    const EstimatorOptions& options) {
+  auto estimator = make_unscaled_estimator(name, schedule, options);
+  if (options.c_scale == 1.0)
+    return estimator;
+  if (!std::isfinite(options.c_scale) || options.c_scale < 0) {
+    throw UserError("--cov-scale", "is " + std::to_string(options.c_scale), "a finite number >= 0");
+  }
+  if (name == "fixed-large") {
+    throw UserError("--cov-scale with fixed-large", "has no c_t to scale",
+                    "fixed-small, analytic, ocm or ocm-mc");
+  }
+  return std::make_unique<ScaledPosteriorVariance>(std::move(estimator), options.c_scale);
 }
 
 AnalyticTable estimate_analytic_table(DenoisingModel& model, const Schedule& schedule,

@@ -40,9 +40,11 @@ class CovarianceEstimator {
 struct EstimatorOptions {
   int64_t probes = 1;                    // ocm-mc: Rademacher probes per step
   const AnalyticTable* table = nullptr;  // analytic: Gamma_t for every t of the trajectory
+  double c_scale = 1.0;                  // multiplies c_t (Note [c_t scale]); not fixed-large
 };
 
-// name: fixed-small, fixed-large, analytic, ocm or ocm-mc. Throws UserError on anything else.
+// name: fixed-small, fixed-large, analytic, ocm or ocm-mc. Throws UserError on anything else,
+// and on a c_scale that is negative, not finite, or given to fixed-large.
 std::unique_ptr<CovarianceEstimator> make_estimator(const std::string& name,
                                                     const Schedule& schedule,
                                                     const EstimatorOptions& options = {});

@@ -56,10 +56,15 @@ std::vector<SamplingSetting> settings_of(const EvalRequest& request, const Train
         s.sampler = sampler;
         s.eta = sampler == "ddim" ? request.eta : 0.0;
         s.cov = cov;
+        s.cov_scale = request.cov_scale;
         s.steps = steps;
         s.trajectory = request.trajectory;
         if (sampler == "ddim" && cov == "fixed-large") {
           spdlog::warn("skipping {}: fixed-large has no DDIM form", s.name());
+          continue;
+        }
+        if (cov == "fixed-large" && request.cov_scale != 1.0) {
+          spdlog::warn("skipping {}: fixed-large has no c_t to scale", s.name());
           continue;
         }
         check_setting(s, model);
@@ -97,6 +102,7 @@ void append_result(const std::string& path, const TrainedModel& model, const Eva
                         {"setting", r.setting},
                         {"sampler", r.sampler},
                         {"eta", r.eta},
+                        {"cov_scale", r.cov_scale},
                         {"seed", r.seed},
                         {"cov", r.cov},
                         {"steps", r.steps},
@@ -133,6 +139,7 @@ std::vector<EvalResult> results_of_checkpoint(const std::string& path,
                    j.at("seconds"),
                    j.at("features"),
                    j.value("eta", 0.0),
+                   j.value("cov_scale", 1.0),
                    j.value("seed", uint64_t{0})};
       latest[{r.setting, r.metric, r.seed}] = r;
     } catch (const std::exception&) {
@@ -148,7 +155,8 @@ std::vector<EvalResult> results_of_checkpoint(const std::string& path,
 // The report's sampler column: the setting's name without its covariance and K, so that DDIM's
 // eta and a non-linear trajectory stay apart ("ddim", "ddim0.5", "ddpm-quadratic").
 std::string sampler_label(const EvalResult& r) {
-  const std::string middle = "-" + r.cov + "-K" + std::to_string(r.steps);
+  const std::string middle =
+      "-" + r.cov + cov_scale_suffix(r.cov_scale) + "-K" + std::to_string(r.steps);
   const auto at = r.setting.find(middle);
   if (at == std::string::npos)
     return r.sampler;
@@ -171,7 +179,9 @@ void write_reports(const std::string& dir, const TrainedModel& model,
       if (r.metric != metric)
         continue;
       ks.insert(r.steps);
-      rows[{sampler_label(r), r.cov, r.seed, r.n}][r.steps] = &r;
+      const std::string scale = cov_scale_suffix(r.cov_scale);
+      rows[{sampler_label(r), r.cov + (scale.empty() ? "" : " " + scale), r.seed, r.n}][r.steps] =
+          &r;
     }
     const EvalResult& any = *rows.begin()->second.begin()->second;
     md << "## " << (metric == "nll" ? "bits/dim (K-step bound)" : metric) << "\n\n";
@@ -371,7 +381,8 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
           statistics_of(sums, network->description(), setting.name());
       record({setting.name(), setting.sampler, setting.cov, setting.steps, metric_name,
               frechet_distance(reference, generated), sums.count(), seconds_since(start),
-              network->description() + " vs " + reference.source, setting.eta, request.seed});
+              network->description() + " vs " + reference.source, setting.eta, setting.cov_scale,
+              request.seed});
     }
   }
 
@@ -388,6 +399,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
       const auto start = Clock::now();
       diffusion::EstimatorOptions estimator_options;
       estimator_options.table = table_for(setting);
+      estimator_options.c_scale = setting.cov_scale;
       auto estimator = diffusion::make_estimator(setting.cov, *model.schedule, estimator_options);
       diffusion::LikelihoodOptions options;
       options.steps = setting.steps;
@@ -399,7 +411,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
       reported.sampler = "ddpm";
       reported.eta = 0;
       record({reported.name(), "ddpm", setting.cov, setting.steps, "nll", bpd.mean, count,
-              seconds_since(start), held_out.description, 0.0, request.seed});
+              seconds_since(start), held_out.description, 0.0, setting.cov_scale, request.seed});
     }
   }
   if (communicator.rank() == 0 && !results.empty()) {

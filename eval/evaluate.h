@@ -18,6 +18,7 @@ struct EvalRequest {
   std::vector<std::string> covs = {"fixed-small", "analytic", "ocm"};
   std::vector<std::string> metrics = {"fd", "nll"};  // fid, fd, nll
   double eta = 0.0;
+  double cov_scale = 1.0;  // multiplies c_t, a calibration diagnostic (Note [c_t scale])
   std::string trajectory = "linear";
   int64_t num_samples = 50000;  // generated per setting for fid / fd
   std::string features;         // feature network (fid / fd)
@@ -41,6 +42,7 @@ struct EvalResult {
   double seconds = 0;
   std::string features;  // the feature network or reference, for fid / fd
   double eta = 0;        // DDIM's eta (0 for DDPM)
+  double cov_scale = 1;  // --cov-scale
   uint64_t seed = 0;     // --seed of the samples and the bound's noise
 };
 

@@ -18,12 +18,20 @@
 
 namespace ocm::eval {
 
+std::string cov_scale_suffix(double scale) {
+  if (scale == 1.0)
+    return "";
+  std::ostringstream out;
+  out << "x" << scale;
+  return out.str();
+}
+
 std::string SamplingSetting::name() const {
   std::ostringstream out;
   out << sampler;
   if (sampler == "ddim" && eta != 0)
     out << eta;
-  out << "-" << cov << "-K" << steps;
+  out << "-" << cov << cov_scale_suffix(cov_scale) << "-K" << steps;
   if (trajectory != "linear")
     out << "-" << trajectory;
   return out.str();
@@ -55,6 +63,10 @@ void check_setting(const SamplingSetting& setting, const TrainedModel& model) {
   }
   if (setting.cov == "fixed-large" && setting.sampler == "ddim")
     throw UserError("--cov fixed-large", "has no DDIM form", "ddpm with fixed-large");
+  if (!std::isfinite(setting.cov_scale) || setting.cov_scale < 0) {
+    throw UserError("--cov-scale", "is " + std::to_string(setting.cov_scale),
+                    "a finite number >= 0");
+  }
 }
 
 std::vector<int64_t> share_of(int64_t n, int rank, int world) {
@@ -82,6 +94,7 @@ torch::Tensor generate(TrainedModel& model, const SamplingSetting& setting,
   diffusion::EstimatorOptions estimator_options;
   estimator_options.probes = setting.probes;
   estimator_options.table = table;
+  estimator_options.c_scale = setting.cov_scale;
   auto estimator = diffusion::make_estimator(setting.cov, *model.schedule, estimator_options);
   diffusion::SamplerOptions options;
   options.kind = setting.sampler;

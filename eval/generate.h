@@ -20,15 +20,19 @@ struct SamplingSetting {
   std::string cov = "ocm";       // fixed-small, fixed-large, analytic, ocm or ocm-mc
   int64_t steps = 10;            // K
   std::string trajectory = "linear";
-  int64_t probes = 1;  // ocm-mc only
+  int64_t probes = 1;      // ocm-mc only
+  double cov_scale = 1.0;  // multiplies c_t (Note [c_t scale] in diffusion/covariance.cpp)
 
-  // "ddpm-ocm-K10", "ddim0.5-analytic-K5": used in file names and reports.
+  // "ddpm-ocm-K10", "ddim0.5-analytic-K5", "ddim-ocmx0.5-K5": used in file names and reports.
   std::string name() const;
 };
 
+// How a c_t scale shows in a setting's name: "" for 1, else "x" and the scale ("x0.5").
+std::string cov_scale_suffix(double scale);
+
 // Throws UserError naming the option when the setting cannot run on this model: K < 2 or more
 // than N, an unknown sampler or covariance, an OCM covariance without an OCM head, fixed-large
-// with DDIM, eta outside [0, 1].
+// with DDIM, eta outside [0, 1], a negative or non-finite cov_scale.
 void check_setting(const SamplingSetting& setting, const TrainedModel& model);
 
 // The global sample indices [0, n) that `rank` of `world` generates: one contiguous block, so

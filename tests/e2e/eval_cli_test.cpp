@@ -143,6 +143,7 @@ TEST_F(EvalCli, EvalRefusesBadInputsWithoutWritingThenRunsTheGrid) {
       {"--metric fd", "--features"},
       {"--metric nll --steps 1", "between 2 and N"},
       {"--metric fd --features " + path("features.pt") + " --num-samples 0", "too small"},
+      {"--metric nll --cov-scale -1", "--cov-scale"},
   };
   for (const auto& b : bad) {
     const std::string count =
@@ -167,10 +168,11 @@ TEST_F(EvalCli, EvalRefusesBadInputsWithoutWritingThenRunsTheGrid) {
   EXPECT_NE(text.str().find("| ddpm | ocm |"), std::string::npos) << text.str();
   EXPECT_NE(text.str().find("features.pt (sha256 "), std::string::npos) << text.str();
 
-  // Another eta and seed land in rows of their own, beside the first invocation's.
-  const Outcome ddim = ocm("eval " + run_dir() +
-                           " --steps 2 --sampler ddim --eta 0.5 --cov ocm --metric fd --features " +
-                           path("features.pt") + " --num-samples 8 --batch 4 --seed 1");
+  // Another eta, seed and c_t scale land in rows of their own, beside the first invocation's.
+  const Outcome ddim =
+      ocm("eval " + run_dir() +
+          " --steps 2 --sampler ddim --eta 0.5 --cov ocm --cov-scale 0.5 --metric fd --features " +
+          path("features.pt") + " --num-samples 8 --batch 4 --seed 1");
   ASSERT_EQ(ddim.exit_code, 0) << ddim.output;
   std::ifstream jsonl(files::join(eval_dir, "results.jsonl"));
   std::string last;
@@ -178,10 +180,11 @@ TEST_F(EvalCli, EvalRefusesBadInputsWithoutWritingThenRunsTheGrid) {
     last = line;
   EXPECT_NE(last.find("\"eta\":0.5"), std::string::npos) << last;
   EXPECT_NE(last.find("\"seed\":1"), std::string::npos) << last;
+  EXPECT_NE(last.find("\"cov_scale\":0.5"), std::string::npos) << last;
   std::ifstream md_after(files::join(eval_dir, "results.md"));
   std::stringstream after;
   after << md_after.rdbuf();
-  EXPECT_NE(after.str().find("| ddim0.5 | ocm | 1 | 8 |"), std::string::npos) << after.str();
+  EXPECT_NE(after.str().find("| ddim0.5 | ocm x0.5 | 1 | 8 |"), std::string::npos) << after.str();
   EXPECT_NE(after.str().find("| ddpm | ocm | 0 | 8 |"), std::string::npos) << after.str();
 }
 

@@ -157,6 +157,34 @@ TEST(Samplers, DdimWithEtaOneIsDdpm) {
   }
 }
 
+// Note [c_t scale]: at DDIM eta = 0, scale 0 is fixed-small (the same samples), scale 1 the
+// estimator itself, and a scale between gives a spread between the two.
+TEST(Samplers, CovarianceScaleSweepsFromFixedSmallToTheEstimator) {
+  GaussianMixture model = diagonal_gaussian({0.2, -0.1}, {0.1, 0.5});
+  SamplerOptions options;
+  options.kind = "ddim";
+  options.steps = 5;
+  options.clip_x0 = false;
+  options.sigma_clip = 0;
+  auto draw = [&](const std::string& cov, double scale) {
+    EstimatorOptions estimator_options;
+    estimator_options.c_scale = scale;
+    auto estimator = make_estimator(cov, model.schedule(), estimator_options);
+    return sample(model, *estimator, model.schedule(), options, {2}, 3, range(0, 2000), kDouble);
+  };
+  const auto fixed = draw("fixed-small", 1.0);
+  EXPECT_LT((draw("ocm", 0.0) - fixed).abs().max().item<double>(), 1e-12);
+  const double fixed_std = fixed.std(0)[1].item<double>();
+  const double half_std = draw("ocm", 0.5).std(0)[1].item<double>();
+  const double exact_std = draw("ocm", 1.0).std(0)[1].item<double>();
+  EXPECT_NEAR(exact_std / 0.5, 1.0, 0.1);
+  EXPECT_GT(half_std, fixed_std + 0.05);
+  EXPECT_LT(half_std, exact_std - 0.02);
+  EXPECT_THROW(draw("ocm", -0.5), UserError);
+  EXPECT_THROW(draw("ocm", std::nan("")), UserError);
+  EXPECT_THROW(draw("fixed-large", 0.5), UserError);
+}
+
 TEST(Samplers, SampleBytesDoNotDependOnBatching) {
   GaussianMixture model = diagonal_gaussian({0.0, 0.1}, {0.3, 0.1});
   auto estimator = make_estimator("ocm-mc", model.schedule(), {2, nullptr});
