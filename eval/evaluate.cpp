@@ -118,11 +118,11 @@ void append_result(const std::string& path, const TrainedModel& model, const Eva
 }
 
 // Every result recorded for `checkpoint` in results.jsonl, the latest per (setting, metric,
-// seed): the reports cover earlier invocations on the same checkpoint too. Lines written before
+// seed, n): the reports cover earlier invocations on the same checkpoint too. Lines written before
 // eta and seed were recorded count as seed 0; their eta is in the setting's name.
 std::vector<EvalResult> results_of_checkpoint(const std::string& path,
                                               const std::string& checkpoint) {
-  std::map<std::tuple<std::string, std::string, uint64_t>, EvalResult> latest;
+  std::map<std::tuple<std::string, std::string, uint64_t, int64_t>, EvalResult> latest;
   std::ifstream in(path);
   for (std::string line; std::getline(in, line);) {
     try {
@@ -141,7 +141,7 @@ std::vector<EvalResult> results_of_checkpoint(const std::string& path,
                    j.value("eta", 0.0),
                    j.value("cov_scale", 1.0),
                    j.value("seed", uint64_t{0})};
-      latest[{r.setting, r.metric, r.seed}] = r;
+      latest[{r.setting, r.metric, r.seed, r.n}] = r;
     } catch (const std::exception&) {
       spdlog::warn("{}: skipping a line that is not a result: {}", path, line.substr(0, 80));
     }
@@ -195,13 +195,19 @@ void write_reports(const std::string& dir, const TrainedModel& model,
       md << "---|";
     md << "\n";
     std::vector<PlotSeries> series;
+    // The plot's legend names the seed and n only where they tell lines apart.
+    const Row& first = rows.begin()->first;
     const bool several_seeds = std::any_of(rows.begin(), rows.end(), [&](const auto& row) {
-      return std::get<2>(row.first) != std::get<2>(rows.begin()->first);
+      return std::get<2>(row.first) != std::get<2>(first);
+    });
+    const bool several_counts = std::any_of(rows.begin(), rows.end(), [&](const auto& row) {
+      return std::get<3>(row.first) != std::get<3>(first);
     });
     for (const auto& [row, by_k] : rows) {
       const auto& [sampler, cov, seed, n] = row;
       md << "| " << sampler << " | " << cov << " | " << seed << " | " << n << " |";
-      PlotSeries line{sampler + " " + cov + (several_seeds ? " seed " + std::to_string(seed) : ""),
+      PlotSeries line{sampler + " " + cov + (several_seeds ? " seed " + std::to_string(seed) : "") +
+                          (several_counts ? " n " + std::to_string(n) : ""),
                       {}};
       for (const int64_t k : ks) {
         const auto found = by_k.find(k);
@@ -217,7 +223,9 @@ void write_reports(const std::string& dir, const TrainedModel& model,
       md << "\n";
       series.push_back(line);
     }
-    md << "\n`ddimE` is DDIM with eta = E; `ddim` alone has eta = 0.\n";
+    if (std::any_of(rows.begin(), rows.end(),
+                    [](const auto& row) { return std::get<0>(row.first).rfind("ddim", 0) == 0; }))
+      md << "\n`ddimE` is DDIM with eta = E; `ddim` alone has eta = 0.\n";
     md << "\n![" << metric << " against K](" << metric << ".png)\n\n";
     write_line_plot(files::join(dir, metric + ".png"),
                     (metric == "nll" ? std::string("bits/dim") : metric) + " against K",

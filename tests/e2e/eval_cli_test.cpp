@@ -186,6 +186,19 @@ TEST_F(EvalCli, EvalRefusesBadInputsWithoutWritingThenRunsTheGrid) {
   after << md_after.rdbuf();
   EXPECT_NE(after.str().find("| ddim0.5 | ocm x0.5 | 1 | 8 |"), std::string::npos) << after.str();
   EXPECT_NE(after.str().find("| ddpm | ocm | 0 | 8 |"), std::string::npos) << after.str();
+
+  // The same setting at another sample count is another row, not a replacement.
+  const Outcome fewer =
+      ocm("eval " + run_dir() + " --steps 2 --sampler ddpm --cov ocm --metric fd " + "--features " +
+          path("features.pt") + " --num-samples 6 --batch 4");
+  ASSERT_EQ(fewer.exit_code, 0) << fewer.output;
+  std::ifstream md_last(files::join(eval_dir, "results.md"));
+  std::stringstream last_report;
+  last_report << md_last.rdbuf();
+  EXPECT_NE(last_report.str().find("| ddpm | ocm | 0 | 6 |"), std::string::npos)
+      << last_report.str();
+  EXPECT_NE(last_report.str().find("| ddpm | ocm | 0 | 8 |"), std::string::npos)
+      << last_report.str();
 }
 
 TEST_F(EvalCli, StatsWritesAFileEvalAcceptsAndNeverOverwrites) {
