@@ -72,6 +72,10 @@ std::vector<SamplingSetting> settings_of(const EvalRequest& request, const Train
       }
     }
   }
+  if (out.empty()) {
+    throw UserError("--sampler and --cov", "leave no setting to evaluate (see the warnings above)",
+                    "at least one setting that can run");
+  }
   return out;
 }
 

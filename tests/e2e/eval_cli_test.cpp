@@ -153,6 +153,12 @@ TEST_F(EvalCli, EvalRefusesBadInputsWithoutWritingThenRunsTheGrid) {
     EXPECT_NE(out.output.find(b.message), std::string::npos) << b.args << "\n" << out.output;
     EXPECT_FALSE(files::exists(eval_dir)) << b.args;
   }
+  // Every setting skipped (fixed-large has no DDIM form): refused too, not an empty report.
+  const Outcome none =
+      ocm("eval " + run_dir() + " --steps 2 --sampler ddim --cov fixed-large --metric nll");
+  EXPECT_EQ(none.exit_code, 2) << none.output;
+  EXPECT_NE(none.output.find("no setting to evaluate"), std::string::npos) << none.output;
+  EXPECT_FALSE(files::exists(eval_dir));
   const Outcome out =
       run_command(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " eval " + run_dir() + grid +
                   " --num-samples 8 --metric fd,nll --features " + path("features.pt"));
