@@ -345,6 +345,8 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
   communicator.barrier();
   std::vector<EvalResult> results;
   const std::string results_path = files::join(dir, "results.jsonl");
+  // Another seed's grids sit beside seed 0's rather than replacing them.
+  const std::string seed_suffix = request.seed == 0 ? "" : "-seed" + std::to_string(request.seed);
   auto record = [&](const EvalResult& r) {
     results.push_back(r);
     if (communicator.rank() == 0) {
@@ -388,7 +390,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
       }
       sums.reduce(communicator);
       if (communicator.rank() == 0 && grid.defined())
-        write_grid(files::join(dir, "grids/" + setting.name() + ".png"), grid);
+        write_grid(files::join(dir, "grids/" + setting.name() + seed_suffix + ".png"), grid);
       const FeatureStatistics generated =
           statistics_of(sums, network->description(), setting.name());
       record({setting.name(), setting.sampler, setting.cov, setting.steps, metric_name,

@@ -187,6 +187,7 @@ TEST_F(EvalCli, EvalRefusesBadInputsWithoutWritingThenRunsTheGrid) {
   EXPECT_NE(last.find("\"eta\":0.5"), std::string::npos) << last;
   EXPECT_NE(last.find("\"seed\":1"), std::string::npos) << last;
   EXPECT_NE(last.find("\"cov_scale\":0.5"), std::string::npos) << last;
+  EXPECT_TRUE(files::exists(files::join(eval_dir, "grids/ddim0.5-ocmx0.5-K2-seed1.png")));
   std::ifstream md_after(files::join(eval_dir, "results.md"));
   std::stringstream after;
   after << md_after.rdbuf();
