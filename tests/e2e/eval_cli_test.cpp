@@ -6,7 +6,6 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -168,11 +167,9 @@ TEST_F(EvalCli, EvalRefusesBadInputsWithoutWritingThenRunsTheGrid) {
                            "grids/ddpm-fixed-small-K2.png"}) {
     EXPECT_TRUE(files::exists(files::join(eval_dir, name))) << name;
   }
-  std::ifstream md(files::join(eval_dir, "results.md"));
-  std::stringstream text;
-  text << md.rdbuf();
-  EXPECT_NE(text.str().find("| ddpm | ocm |"), std::string::npos) << text.str();
-  EXPECT_NE(text.str().find("features.pt (sha256 "), std::string::npos) << text.str();
+  const std::string report = read_text(files::join(eval_dir, "results.md"));
+  EXPECT_NE(report.find("| ddpm | ocm |"), std::string::npos) << report;
+  EXPECT_NE(report.find("features.pt (sha256 "), std::string::npos) << report;
 
   // Another eta, seed and c_t scale land in rows of their own, beside the first invocation's.
   const Outcome ddim =
@@ -188,24 +185,18 @@ TEST_F(EvalCli, EvalRefusesBadInputsWithoutWritingThenRunsTheGrid) {
   EXPECT_NE(last.find("\"seed\":1"), std::string::npos) << last;
   EXPECT_NE(last.find("\"cov_scale\":0.5"), std::string::npos) << last;
   EXPECT_TRUE(files::exists(files::join(eval_dir, "grids/ddim0.5-ocmx0.5-K2-seed1.png")));
-  std::ifstream md_after(files::join(eval_dir, "results.md"));
-  std::stringstream after;
-  after << md_after.rdbuf();
-  EXPECT_NE(after.str().find("| ddim0.5 | ocm x0.5 | 1 | 8 |"), std::string::npos) << after.str();
-  EXPECT_NE(after.str().find("| ddpm | ocm | 0 | 8 |"), std::string::npos) << after.str();
+  const std::string after = read_text(files::join(eval_dir, "results.md"));
+  EXPECT_NE(after.find("| ddim0.5 | ocm x0.5 | 1 | 8 |"), std::string::npos) << after;
+  EXPECT_NE(after.find("| ddpm | ocm | 0 | 8 |"), std::string::npos) << after;
 
   // The same setting at another sample count is another row, not a replacement.
   const Outcome fewer =
-      ocm("eval " + run_dir() + " --steps 2 --sampler ddpm --cov ocm --metric fd " + "--features " +
+      ocm("eval " + run_dir() + " --steps 2 --sampler ddpm --cov ocm --metric fd --features " +
           path("features.pt") + " --num-samples 6 --batch 4");
   ASSERT_EQ(fewer.exit_code, 0) << fewer.output;
-  std::ifstream md_last(files::join(eval_dir, "results.md"));
-  std::stringstream last_report;
-  last_report << md_last.rdbuf();
-  EXPECT_NE(last_report.str().find("| ddpm | ocm | 0 | 6 |"), std::string::npos)
-      << last_report.str();
-  EXPECT_NE(last_report.str().find("| ddpm | ocm | 0 | 8 |"), std::string::npos)
-      << last_report.str();
+  const std::string last_report = read_text(files::join(eval_dir, "results.md"));
+  EXPECT_NE(last_report.find("| ddpm | ocm | 0 | 6 |"), std::string::npos) << last_report;
+  EXPECT_NE(last_report.find("| ddpm | ocm | 0 | 8 |"), std::string::npos) << last_report;
 }
 
 TEST_F(EvalCli, StatsWritesAFileEvalAcceptsAndNeverOverwrites) {
