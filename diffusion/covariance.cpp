@@ -157,15 +157,18 @@ torch::Tensor posterior_variance_from_h(const torch::Tensor& h, double abar_t) {
   return ((1 - abar_t) / abar_t * (1 + h)).clamp(0, 1);
 }
 
+void check_c_scale(double scale) {
+  if (!std::isfinite(scale) || scale < 0)
+    throw UserError("--cov-scale", "is " + std::to_string(scale), "a finite number >= 0");
+}
+
 std::unique_ptr<CovarianceEstimator> make_estimator(const std::string& name,
                                                     const Schedule& schedule,
                                                     const EstimatorOptions& options) {
   auto estimator = make_unscaled_estimator(name, schedule, options);
   if (options.c_scale == 1.0)
     return estimator;
-  if (!std::isfinite(options.c_scale) || options.c_scale < 0) {
-    throw UserError("--cov-scale", "is " + std::to_string(options.c_scale), "a finite number >= 0");
-  }
+  check_c_scale(options.c_scale);
   if (name == "fixed-large") {
     throw UserError("--cov-scale with fixed-large", "has no c_t to scale",
                     "fixed-small, analytic, ocm or ocm-mc");

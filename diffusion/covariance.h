@@ -43,6 +43,10 @@ struct EstimatorOptions {
   double c_scale = 1.0;                  // multiplies c_t (Note [c_t scale]); not fixed-large
 };
 
+// Throws UserError unless `scale` (EstimatorOptions::c_scale, eval's --cov-scale) is a finite
+// number >= 0.
+void check_c_scale(double scale);
+
 // name: fixed-small, fixed-large, analytic, ocm or ocm-mc. Throws UserError on anything else,
 // and on a c_scale that is negative, not finite, or given to fixed-large.
 std::unique_ptr<CovarianceEstimator> make_estimator(const std::string& name,

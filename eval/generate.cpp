@@ -63,10 +63,7 @@ void check_setting(const SamplingSetting& setting, const TrainedModel& model) {
   }
   if (setting.cov == "fixed-large" && setting.sampler == "ddim")
     throw UserError("--cov fixed-large", "has no DDIM form", "ddpm with fixed-large");
-  if (!std::isfinite(setting.cov_scale) || setting.cov_scale < 0) {
-    throw UserError("--cov-scale", "is " + std::to_string(setting.cov_scale),
-                    "a finite number >= 0");
-  }
+  diffusion::check_c_scale(setting.cov_scale);
 }
 
 std::vector<int64_t> share_of(int64_t n, int rank, int world) {
