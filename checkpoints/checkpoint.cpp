@@ -34,21 +34,6 @@ std::string step_name(int64_t step, const char* suffix) {
   return name;
 }
 
-// Writes `text` to `path` through a temporary file, fsync and rename.
-void write_atomically(const std::string& path, const std::string& text) {
-  const std::string temporary = path + ".tmp";
-  const int fd = ::open(temporary.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  const bool written = fd >= 0 &&
-                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                       ::fsync(fd) == 0;
-  if (fd >= 0)
-    ::close(fd);
-  if (!written || ::rename(temporary.c_str(), path.c_str()) != 0) {
-    throw UserError(path, std::string("could not be written (") + std::strerror(errno) + ")",
-                    "a writable run directory with free space");
-  }
-}
-
 struct TypeMap {
   torch::ScalarType scalar;
   hid_t file_type;
@@ -183,24 +168,21 @@ std::string save_checkpoint(const std::string& dir, const Checkpoint& checkpoint
     throw UserError(dir, "cannot be created (" + error + ")", "a writable run directory");
   const std::string name = step_name(checkpoint.step, ".h5");
   const std::string path = files::join(dir, name);
-  const std::string temporary = path + ".tmp";
-  write_hdf5(temporary, checkpoint);
-  files::sync(temporary);
-  const std::string digest = sha256_file(temporary);
-  const int64_t bytes = files::file_size(temporary);
-  if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    throw UserError(path,
-                    std::string("could not be renamed into place (") + std::strerror(errno) + ")",
-                    "a writable run directory");
-  }
+  std::string digest;
+  int64_t bytes = 0;
+  files::write_atomically(path, [&](const std::string& temporary) {
+    write_hdf5(temporary, checkpoint);
+    digest = sha256_file(temporary);
+    bytes = files::file_size(temporary);
+  });
   const json manifest = {{"format_version", kFormatVersion},
                          {"file", name},
                          {"bytes", bytes},
                          {"sha256", digest},
                          {"step", checkpoint.step}};
-  write_atomically(files::join(dir, step_name(checkpoint.step, ".json")), manifest.dump(2) + "\n");
-  write_atomically(files::join(dir, "latest"), name + "\n");
-  files::sync(dir);
+  files::write_text_atomically(files::join(dir, step_name(checkpoint.step, ".json")),
+                               manifest.dump(2) + "\n");
+  files::write_text_atomically(files::join(dir, "latest"), name + "\n");
   prune(dir, retention);
   return path;
 }

@@ -10,6 +10,9 @@
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+
+#include "common/error.h"
 
 namespace ocm::files {
 
@@ -92,6 +95,58 @@ void sync(const std::string& path) {
     ::fsync(fd);
     ::close(fd);
   }
+}
+
+namespace {
+
+// fsync of a file or directory that must succeed: "" on success, else the strerror text.
+std::string sync_checked(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY);
+  if (fd < 0)
+    return std::strerror(errno);
+  const bool synced = ::fsync(fd) == 0;
+  const int error = errno;
+  ::close(fd);
+  return synced ? "" : std::strerror(error);
+}
+
+[[noreturn]] void fail_write(const std::string& path, const std::string& temporary,
+                             const std::string& cause) {
+  ::unlink(temporary.c_str());
+  throw UserError(path, "could not be written (" + cause + ")",
+                  "a writable location with free space");
+}
+
+}  // namespace
+
+void write_atomically(const std::string& path,
+                      const std::function<void(const std::string&)>& write) {
+  const std::string temporary = path + ".tmp";
+  try {
+    write(temporary);
+  } catch (...) {
+    ::unlink(temporary.c_str());
+    throw;
+  }
+  std::string error = sync_checked(temporary);
+  if (!error.empty())
+    fail_write(path, temporary, "fsync: " + error);
+  if (::rename(temporary.c_str(), path.c_str()) != 0)
+    fail_write(path, temporary, std::string("rename: ") + std::strerror(errno));
+  error = sync_checked(parent(path));
+  if (!error.empty())
+    throw UserError(parent(path),
+                    "could not be synced after renaming " + filename(path) + " (" + error + ")",
+                    "a writable directory");
+}
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  write_atomically(path, [&](const std::string& temporary) {
+    std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
+    out.write(text.data(), static_cast<std::streamsize>(text.size()));
+    if (!out.flush())
+      fail_write(path, temporary, std::strerror(errno));
+  });
 }
 
 void remove_tree(const std::string& path) {

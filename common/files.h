@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,17 @@ std::string create_directories(const std::string& path);
 
 // fsync of a file or a directory (a directory, to make renames inside it durable); best effort.
 void sync(const std::string& path);
+
+// Note [atomic write]
+// Every file a run leaves behind (checkpoints, manifests, statistics, samples, images, configs,
+// analytic tables) is written the same way: into `<path>.tmp`, which is fsynced, renamed onto
+// `path`, and then the directory is fsynced so the rename itself survives a crash. A reader
+// therefore sees either the old file or the complete new one, never a torn one. `write` fills
+// the temporary path (any library may do it: HDF5, stb, a stream). On any failure the temporary
+// file is removed and UserError names `path` and the cause; an existing `path` is left as it was.
+void write_atomically(const std::string& path,
+                      const std::function<void(const std::string&)>& write);
+void write_text_atomically(const std::string& path, const std::string& text);
 
 // Removes a file or a whole tree if it exists; best effort (used for cleanup).
 void remove_tree(const std::string& path);

@@ -215,16 +215,7 @@ std::string manifest_to_json(const Manifest& m) {
 }
 
 void write_manifest(const Manifest& m, const std::string& dir) {
-  const std::string path = files::join(dir, "manifest.json");
-  const std::string text = manifest_to_json(m);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-  if (fd < 0 || ::write(fd, text.data(), text.size()) != static_cast<ssize_t>(text.size()) ||
-      ::fsync(fd) != 0) {
-    if (fd >= 0)
-      ::close(fd);
-    throw UserError(path, "could not be written", "a writable output directory");
-  }
-  ::close(fd);
+  files::write_text_atomically(files::join(dir, "manifest.json"), manifest_to_json(m));
 }
 
 }  // namespace ocm::data

@@ -199,16 +199,16 @@ diffusion::AnalyticTable analytic_table(TrainedModel& model, const SamplingSetti
     gamma[std::to_string(keys[i])] = table.gamma[keys[i]];
   }
   if (communicator.rank() == 0) {
-    files::create_directories(dir);
-    const std::string temporary = path + ".tmp";
-    std::ofstream(temporary) << nlohmann::json{{"trajectory", setting.trajectory},
-                                               {"steps", setting.steps},
-                                               {"checkpoint", model.checkpoint_path},
-                                               {"samples", available},
-                                               {"gamma", gamma}}
-                                    .dump(2)
-                             << "\n";
-    std::rename(temporary.c_str(), path.c_str());
+    const std::string error = files::create_directories(dir);
+    if (!error.empty())
+      throw UserError(dir, "cannot be created (" + error + ")", "a writable run directory");
+    files::write_text_atomically(path, nlohmann::json{{"trajectory", setting.trajectory},
+                                                      {"steps", setting.steps},
+                                                      {"checkpoint", model.checkpoint_path},
+                                                      {"samples", available},
+                                                      {"gamma", gamma}}
+                                               .dump(2) +
+                                           "\n");
     spdlog::info("analytic covariance table for {} from {} training elements: {}", setting.name(),
                  available, path);
   }

@@ -118,8 +118,7 @@ torch::Tensor read_dataset(hid_t file, const char* name, int rank, const std::st
 
 void save_statistics(const std::string& path, const FeatureStatistics& s) {
   silence_hdf5_errors();
-  const std::string temporary = path + ".tmp";
-  {
+  files::write_atomically(path, [&](const std::string& temporary) {
     Hid file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
     if (!file.valid())
       throw UserError(path, "cannot be created", "a writable location");
@@ -128,10 +127,7 @@ void save_statistics(const std::string& path, const FeatureStatistics& s) {
     write_attribute(file.get(), "count", s.count);
     write_attribute(file.get(), "features", s.features);
     write_attribute(file.get(), "source", s.source);
-  }
-  files::sync(temporary);
-  if (std::rename(temporary.c_str(), path.c_str()) != 0)
-    throw UserError(path, "could not be renamed into place", "a writable location");
+  });
 }
 
 FeatureStatistics load_statistics(const std::string& path) {

@@ -6,6 +6,9 @@
 
 #include <gtest/gtest.h>
 
+#include "common/error.h"
+#include "tests/support/process.h"
+
 namespace ocm::files {
 namespace {
 
@@ -45,6 +48,47 @@ TEST(Files, CreateListSizeAndRemoveATree) {
   remove_tree(root);
   EXPECT_FALSE(exists(root));
   EXPECT_TRUE(list_directory(root).empty());
+}
+
+TEST(Files, AtomicWriteReplacesWholeFilesAndLeavesNoTemporary) {
+  const std::string root = join(temp_directory(), "ocm-atomic-test-" + std::to_string(::getpid()));
+  remove_tree(root);
+  ASSERT_EQ(create_directories(root), "");
+  const std::string path = join(root, "config.yaml");
+  write_text_atomically(path, "first\n");
+  EXPECT_EQ(test::read_text(path), "first\n");
+  write_text_atomically(path, "second, longer\n");
+  EXPECT_EQ(test::read_text(path), "second, longer\n");
+  EXPECT_FALSE(exists(path + ".tmp"));
+  remove_tree(root);
+}
+
+TEST(Files, AtomicWriteThatFailsKeepsTheOldFile) {
+  const std::string root = join(temp_directory(), "ocm-atomic-fail-" + std::to_string(::getpid()));
+  remove_tree(root);
+  ASSERT_EQ(create_directories(root), "");
+  const std::string path = join(root, "stats.h5");
+  write_text_atomically(path, "complete\n");
+  // A writer that dies half way: its partial temporary is removed, the old file stays.
+  EXPECT_THROW(write_atomically(path,
+                                [](const std::string& temporary) {
+                                  std::ofstream(temporary) << "half";
+                                  throw std::runtime_error("disk gone");
+                                }),
+               std::runtime_error);
+  EXPECT_EQ(test::read_text(path), "complete\n");
+  EXPECT_FALSE(exists(path + ".tmp"));
+  // A writer that writes nothing cannot be synced: a UserError naming the file.
+  try {
+    write_atomically(path, [](const std::string&) {});
+    ADD_FAILURE() << "no error for a temporary that was never written";
+  } catch (const UserError& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(test::read_text(path), "complete\n");
+  // A directory that does not exist: nothing to rename into.
+  EXPECT_THROW(write_text_atomically(join(root, "absent/x.json"), "{}"), UserError);
+  remove_tree(root);
 }
 
 }  // namespace
