@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include "checkpoints/checkpoint.h"
+#include "checkpoints/layout.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/sha256.h"
@@ -101,20 +102,15 @@ diffusion::Classifier load_classifier(const std::string& path, const torch::Devi
   } else {
     c = checkpoints::load_checkpoint(path);
   }
-  const auto channels = c.tensors.find("classifier/in_channels");
-  const auto classes = c.tensors.find("classifier/classes");
-  if (c.phase != "classifier" || channels == c.tensors.end() || classes == c.tensors.end())
+  const int64_t channels =
+      checkpoints::read_counter(c.tensors, checkpoints::kClassifierChannels, 0);
+  const int64_t classes = checkpoints::read_counter(c.tensors, checkpoints::kClassifierClasses, 0);
+  if (c.phase != "classifier" || channels < 1 || classes < 1)
     throw UserError(where, "is not a classifier checkpoint",
                     "one written by `ocm classifier train`");
-  diffusion::Classifier net(channels->second.item<int64_t>(), classes->second.item<int64_t>());
-  torch::NoGradGuard no_grad;
-  for (const auto& item : net->named_parameters()) {
-    const auto found = c.tensors.find("classifier/model/" + item.key());
-    if (found == c.tensors.end() || found->second.sizes() != item.value().sizes())
-      throw UserError(where, "lacks or misshapes classifier/model/" + item.key(),
-                      "a checkpoint of `ocm classifier train`");
-    item.value().copy_(found->second);
-  }
+  diffusion::Classifier net(channels, classes);
+  checkpoints::load_tensors(checkpoints::prefix::kClassifier, c.tensors,
+                            checkpoints::named_parameters(*net), where);
   net->to(device);
   net->eval();
   return net;

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "checkpoints/checkpoint.h"
+#include "checkpoints/layout.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "data/dataset.h"
@@ -12,19 +13,15 @@
 namespace ocm::eval {
 namespace {
 
-void load_prefix(torch::nn::Module& module, const std::string& prefix,
-                 const checkpoints::Checkpoint& c, const std::string& where) {
-  torch::NoGradGuard no_grad;
-  for (const auto& item : module.named_parameters()) {
-    const auto found = c.tensors.find(prefix + "/" + item.key());
-    if (found == c.tensors.end())
-      throw UserError(where, "has no tensor `" + prefix + "/" + item.key() + "`",
-                      "a checkpoint written by `ocm train` for this model");
-    if (found->second.sizes() != item.value().sizes())
-      throw UserError(where + ":" + found->first, "has shape " + c10::str(found->second.sizes()),
-                      c10::str(item.value().sizes()), "The checkpoint does not match its config.");
-    item.value().copy_(found->second);
-  }
+// Loads the weights under `prefix` and freezes the module for sampling on `device`.
+void load_frozen(torch::nn::Module& module, const std::string& prefix,
+                 const checkpoints::Checkpoint& c, const std::string& where,
+                 const torch::Device& device) {
+  checkpoints::load_tensors(prefix, c.tensors, checkpoints::named_parameters(module), where);
+  module.to(device);
+  module.eval();
+  for (auto& p : module.parameters())
+    p.set_requires_grad(false);
 }
 
 }  // namespace
@@ -51,31 +48,22 @@ TrainedModel load_trained_model(const std::string& path, const torch::Device& de
   m.step = c.step;
   m.phase = c.phase;
   m.device = device;
-  const auto shape = c.tensors.find("data/sample_shape");
-  const auto images = c.tensors.find("data/images");
-  if (shape != c.tensors.end() && images != c.tensors.end()) {
-    const torch::Tensor s = shape->second.to(torch::kInt64).contiguous();
-    m.sample_shape.assign(s.data_ptr<int64_t>(), s.data_ptr<int64_t>() + s.numel());
-    m.images = images->second.item<int64_t>() != 0;
-  } else {  // checkpoints written before these were recorded: ask the dataset
+  std::optional<checkpoints::SampleShape> sample = checkpoints::read_sample_shape(c.tensors);
+  if (!sample) {  // checkpoints written before the shape was recorded: ask the dataset
     const data::Manifest manifest = data::read_manifest(m.config.data.path);
-    const auto& e = manifest.element_shape;
-    m.images = manifest.kind == "images";
-    m.sample_shape = m.images ? std::vector<int64_t>{e[2], e[0], e[1]} : e;
+    sample = checkpoints::sample_shape_of(manifest.kind, manifest.element_shape);
   }
+  m.sample_shape = sample->shape;
+  m.images = sample->images;
+  // Sampling uses the EMA weights: the score phase's own, or the OCM phase's frozen trunk (which
+  // is that EMA) and the head's EMA.
+  namespace prefix = checkpoints::prefix;
   m.network = diffusion::make_network(m.config.model, m.sample_shape);
-  load_prefix(*m.network, c.phase == "ocm" ? "trunk" : "ema", c, m.checkpoint_path);
-  m.network->to(device);
-  m.network->eval();
-  for (auto& p : m.network->parameters())
-    p.set_requires_grad(false);
+  load_frozen(*m.network, c.phase == "ocm" ? prefix::kTrunk : prefix::kEma, c, m.checkpoint_path,
+              device);
   if (c.phase == "ocm") {
     m.head = diffusion::make_head(m.config.model, m.sample_shape);
-    load_prefix(*m.head, "head_ema", c, m.checkpoint_path);
-    m.head->to(device);
-    m.head->eval();
-    for (auto& p : m.head->parameters())
-      p.set_requires_grad(false);
+    load_frozen(*m.head, prefix::kHeadEma, c, m.checkpoint_path, device);
   }
   m.schedule = std::make_unique<diffusion::Schedule>(m.config.diffusion.schedule,
                                                      m.config.diffusion.num_timesteps);

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include "checkpoints/checkpoint.h"
+#include "checkpoints/layout.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/seeding.h"
@@ -53,7 +54,7 @@ double train_classifier(const ClassifierTraining& options) {
   torch::manual_seed(
       derive_seed({static_cast<uint64_t>(RandomPurpose::kInitialization), options.seed, 3}));
   Classifier net(m.element_shape[2], m.num_classes);
-  const NamedTensors parameters = named_parameters(*net);
+  const NamedTensors parameters = checkpoints::named_parameters(*net);
   PhaseConfig phase{};
   phase.optimizer = "adam";
   phase.beta1 = 0.9;
@@ -64,7 +65,8 @@ double train_classifier(const ClassifierTraining& options) {
     if (found->checkpoint.phase != "classifier")
       throw UserError(found->path, "is not a classifier checkpoint",
                       "an empty --out directory or one of `ocm classifier train`");
-    load_tensors("classifier/model", found->checkpoint.tensors, parameters, found->path);
+    checkpoints::load_tensors(checkpoints::prefix::kClassifier, found->checkpoint.tensors,
+                              parameters, found->path);
     adam.load(found->checkpoint.tensors, found->path);
     start = found->checkpoint.step;
     spdlog::info("resuming the classifier from {}", found->path);
@@ -80,10 +82,10 @@ double train_classifier(const ClassifierTraining& options) {
     c.step = step;
     c.phase = "classifier";
     c.config_hash = "classifier";
-    save_tensors("classifier/model", parameters, c.tensors);
+    checkpoints::save_tensors(checkpoints::prefix::kClassifier, parameters, c.tensors);
     adam.save(c.tensors);
-    c.tensors["classifier/in_channels"] = torch::tensor({m.element_shape[2]}, torch::kInt64);
-    c.tensors["classifier/classes"] = torch::tensor({m.num_classes}, torch::kInt64);
+    checkpoints::write_counter(c.tensors, checkpoints::kClassifierChannels, m.element_shape[2]);
+    checkpoints::write_counter(c.tensors, checkpoints::kClassifierClasses, m.num_classes);
     checkpoints::save_checkpoint(checkpoint_dir, c, {2, 0, {}});
   };
   for (int64_t step = start; step < options.steps; ++step) {

@@ -4,18 +4,7 @@
 
 #include <torch/torch.h>
 
-#include "common/error.h"
-
 namespace ocm::trainer {
-
-NamedTensors named_parameters(const torch::nn::Module& module) {
-  NamedTensors out;
-  for (const auto& item : module.named_parameters()) {
-    out.names.push_back(item.key());
-    out.tensors.push_back(item.value());
-  }
-  return out;
-}
 
 Adam::Adam(NamedTensors parameters, const PhaseConfig& phase)
     : parameters_(std::move(parameters)),
@@ -72,41 +61,24 @@ void Adam::step(double lr) {
   at::_foreach_addcdiv_(params, exp_avg, denominator, -lr / bias_correction1);
 }
 
-void Adam::save(std::map<std::string, torch::Tensor>& out) const {
-  for (size_t i = 0; i < parameters_.names.size(); ++i) {
-    out["optimizer/exp_avg/" + parameters_.names[i]] = exp_avg_[i];
-    out["optimizer/exp_avg_sq/" + parameters_.names[i]] = exp_avg_sq_[i];
-  }
-  out["optimizer/steps"] = torch::tensor({steps_}, torch::kInt64);
-}
-
 namespace {
 
-const torch::Tensor& find_tensor(const std::map<std::string, torch::Tensor>& in,
-                                 const std::string& name, at::IntArrayRef shape,
-                                 const std::string& where) {
-  const auto it = in.find(name);
-  if (it == in.end())
-    throw UserError(where, "has no tensor `" + name + "`", "a checkpoint of this model");
-  if (it->second.sizes() != shape) {
-    throw UserError(where + ":" + name, "has shape " + c10::str(it->second.sizes()),
-                    c10::str(shape) + ", the shape this config's model has",
-                    "The checkpoint belongs to a different model configuration.");
-  }
-  return it->second;
-}
+const std::string kExpAvg = std::string(checkpoints::prefix::kOptimizer) + "/exp_avg";
+const std::string kExpAvgSq = std::string(checkpoints::prefix::kOptimizer) + "/exp_avg_sq";
+const std::string kSteps = std::string(checkpoints::prefix::kOptimizer) + "/steps";
 
 }  // namespace
 
-void Adam::load(const std::map<std::string, torch::Tensor>& in, const std::string& where) {
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < parameters_.names.size(); ++i) {
-    const std::string& name = parameters_.names[i];
-    exp_avg_[i].copy_(find_tensor(in, "optimizer/exp_avg/" + name, exp_avg_[i].sizes(), where));
-    exp_avg_sq_[i].copy_(
-        find_tensor(in, "optimizer/exp_avg_sq/" + name, exp_avg_sq_[i].sizes(), where));
-  }
-  steps_ = find_tensor(in, "optimizer/steps", {1}, where).item<int64_t>();
+void Adam::save(TensorMap& out) const {
+  checkpoints::save_tensors(kExpAvg, {parameters_.names, exp_avg_}, out);
+  checkpoints::save_tensors(kExpAvgSq, {parameters_.names, exp_avg_sq_}, out);
+  checkpoints::write_counter(out, kSteps, steps_);
+}
+
+void Adam::load(const TensorMap& in, const std::string& where) {
+  checkpoints::load_tensors(kExpAvg, in, {parameters_.names, exp_avg_}, where);
+  checkpoints::load_tensors(kExpAvgSq, in, {parameters_.names, exp_avg_sq_}, where);
+  steps_ = checkpoints::find_tensor(in, kSteps, {1}, where).item<int64_t>();
 }
 
 double learning_rate(const PhaseConfig& phase, int64_t step) {
@@ -157,29 +129,12 @@ void Ema::update(const std::vector<torch::Tensor>& parameters) {
   at::_foreach_add_(shadow_, at::_foreach_sub(detached, shadow_), 1 - decay_);
 }
 
-void Ema::save(const std::string& prefix, std::map<std::string, torch::Tensor>& out) const {
-  for (size_t i = 0; i < names_.size(); ++i)
-    out[prefix + "/" + names_[i]] = shadow_[i];
+void Ema::save(const std::string& prefix, TensorMap& out) const {
+  checkpoints::save_tensors(prefix, {names_, shadow_}, out);
 }
 
-void Ema::load(const std::string& prefix, const std::map<std::string, torch::Tensor>& in,
-               const std::string& where) {
-  load_tensors(prefix, in, {names_, shadow_}, where);
-}
-
-void load_tensors(const std::string& prefix, const std::map<std::string, torch::Tensor>& in,
-                  const NamedTensors& parameters, const std::string& where) {
-  torch::NoGradGuard no_grad;
-  for (size_t i = 0; i < parameters.names.size(); ++i) {
-    const torch::Tensor& p = parameters.tensors[i];
-    p.detach().copy_(find_tensor(in, prefix + "/" + parameters.names[i], p.sizes(), where));
-  }
-}
-
-void save_tensors(const std::string& prefix, const NamedTensors& parameters,
-                  std::map<std::string, torch::Tensor>& out) {
-  for (size_t i = 0; i < parameters.names.size(); ++i)
-    out[prefix + "/" + parameters.names[i]] = parameters.tensors[i].detach();
+void Ema::load(const std::string& prefix, const TensorMap& in, const std::string& where) {
+  checkpoints::load_tensors(prefix, in, {names_, shadow_}, where);
 }
 
 }  // namespace ocm::trainer

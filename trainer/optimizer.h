@@ -7,18 +7,13 @@
 
 #include <torch/types.h>
 
+#include "checkpoints/layout.h"
 #include "common/config.h"
 
 namespace ocm::trainer {
 
-// A named parameter list: the order is the module's registration order, the names are the
-// module's dotted names (what checkpoints use).
-struct NamedTensors {
-  std::vector<std::string> names;
-  std::vector<torch::Tensor> tensors;
-};
-
-NamedTensors named_parameters(const torch::nn::Module& module);
+using checkpoints::NamedTensors;
+using checkpoints::TensorMap;
 
 // Note [own Adam]
 // Adam and AdamW are implemented here rather than taken from torch::optim: their whole state
@@ -33,12 +28,10 @@ class Adam {
   // One update with learning rate `lr` from the parameters' .grad.
   void step(double lr);
 
-  int64_t steps_taken() const { return steps_; }
-
   // State under "optimizer/exp_avg/<name>", "optimizer/exp_avg_sq/<name>", "optimizer/steps".
-  void save(std::map<std::string, torch::Tensor>& out) const;
+  void save(TensorMap& out) const;
   // Throws UserError (naming `where`) when a tensor is missing or has the wrong shape.
-  void load(const std::map<std::string, torch::Tensor>& in, const std::string& where);
+  void load(const TensorMap& in, const std::string& where);
 
  private:
   NamedTensors parameters_;
@@ -69,21 +62,13 @@ class Ema {
   const std::vector<torch::Tensor>& tensors() const { return shadow_; }
 
   // Under "<prefix>/<name>".
-  void save(const std::string& prefix, std::map<std::string, torch::Tensor>& out) const;
-  void load(const std::string& prefix, const std::map<std::string, torch::Tensor>& in,
-            const std::string& where);
+  void save(const std::string& prefix, TensorMap& out) const;
+  void load(const std::string& prefix, const TensorMap& in, const std::string& where);
 
  private:
   std::vector<std::string> names_;
   std::vector<torch::Tensor> shadow_;
   double decay_;
 };
-
-// Copies "<prefix>/<name>" tensors from `in` into `parameters` (no grad), checking each exists
-// with the right shape; throws UserError naming `where` otherwise.
-void load_tensors(const std::string& prefix, const std::map<std::string, torch::Tensor>& in,
-                  const NamedTensors& parameters, const std::string& where);
-void save_tensors(const std::string& prefix, const NamedTensors& parameters,
-                  std::map<std::string, torch::Tensor>& out);
 
 }  // namespace ocm::trainer
