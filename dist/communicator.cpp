@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include "common/error.h"
+#include "dist/watchdog.h"
 #include "ocm/build_info.h"
 
 #if OCM_HAVE_NCCL
@@ -69,11 +70,17 @@ void sum_in_place(const torch::Tensor& tensor, MPI_Comm comm) {
 
 class FutureWork : public Work {
  public:
-  explicit FutureWork(std::future<void> done) : done_(std::move(done)) {}
-  void wait() override { done_.get(); }
+  FutureWork(std::future<void> done, Watchdog& watchdog, int64_t count)
+      : done_(std::move(done)), watchdog_(watchdog), count_(count) {}
+  void wait() override {
+    auto armed = watchdog_.arm("an all-reduce of " + std::to_string(count_) + " values");
+    done_.get();
+  }
 
  private:
   std::future<void> done_;
+  Watchdog& watchdog_;
+  int64_t count_;
 };
 
 // Note [communication thread]
@@ -86,7 +93,7 @@ class FutureWork : public Work {
 // Without MPI_THREAD_MULTIPLE the sum runs at once on the calling thread.
 class Mpi : public Communicator {
  public:
-  Mpi() {
+  explicit Mpi(double timeout_seconds) : watchdog_(timeout_seconds) {
     MPI_Comm_rank(MPI_COMM_WORLD, &rank_);
     MPI_Comm_size(MPI_COMM_WORLD, &world_);
     int level = MPI_THREAD_SINGLE;
@@ -113,9 +120,11 @@ class Mpi : public Communicator {
     check_tensor(tensor);
     if (!tensor.is_floating_point())
       throw std::logic_error("summing needs a floating-point tensor");
+    const int64_t count = tensor.numel();
     std::promise<void> promise;
     std::future<void> done = promise.get_future();
     if (!worker_.joinable()) {
+      auto armed = watchdog_.arm("an all-reduce of " + std::to_string(count) + " values");
       sum_in_place(tensor, MPI_COMM_WORLD);
       promise.set_value();
     } else {
@@ -123,16 +132,18 @@ class Mpi : public Communicator {
       queue_.push_back({std::move(tensor), std::move(promise)});
     }
     changed_.notify_all();
-    return std::make_unique<FutureWork>(std::move(done));
+    return std::make_unique<FutureWork>(std::move(done), watchdog_, count);
   }
   void broadcast(torch::Tensor tensor, int root) override {
     check_tensor(tensor);
+    auto armed = watchdog_.arm("a broadcast from rank " + std::to_string(root));
     if (MPI_Bcast(tensor.data_ptr(), static_cast<int>(tensor.numel()), mpi_type(tensor), root,
                   MPI_COMM_WORLD) != MPI_SUCCESS) {
       throw std::runtime_error("MPI_Bcast failed");
     }
   }
   void barrier() override {
+    auto armed = watchdog_.arm("a barrier");
     if (MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS)
       throw std::runtime_error("MPI_Barrier failed");
   }
@@ -163,6 +174,7 @@ class Mpi : public Communicator {
     }
   }
 
+  Watchdog watchdog_;
   int rank_ = 0;
   int world_ = 1;
   MPI_Comm reduce_comm_ = MPI_COMM_NULL;
@@ -176,12 +188,14 @@ class Mpi : public Communicator {
 
 }  // namespace
 
-std::unique_ptr<Communicator> make_cpu_communicator() {
+std::unique_ptr<Communicator> make_cpu_communicator(double timeout_seconds) {
 #if OCM_HAVE_MPI
   int initialized = 0;
   MPI_Initialized(&initialized);
   if (initialized)
-    return std::make_unique<Mpi>();
+    return std::make_unique<Mpi>(timeout_seconds);
+#else
+  (void)timeout_seconds;
 #endif
   return std::make_unique<SingleProcess>();
 }
@@ -193,7 +207,7 @@ std::unique_ptr<Communicator> make_single_process_communicator() {
 std::unique_ptr<Communicator> make_communicator(const torch::Device& device,
                                                 double timeout_seconds) {
   if (device.is_cpu())
-    return make_cpu_communicator();
+    return make_cpu_communicator(timeout_seconds);
 #if OCM_HAVE_NCCL
   return make_nccl_communicator(device.index(), timeout_seconds);
 #else

@@ -15,10 +15,13 @@ class Work {
 };
 
 // Note [communicators]
-// The trainer talks to other ranks only through this interface. The MPI communicator moves CPU
-// tensors with MPI (averages on a communication thread, so the reducer overlaps them with
-// backward); a single process gets a communicator of world size 1 whose collectives are no-ops. The
-// NCCL communicator for CUDA tensors (dist/nccl_communicator.cpp) implements the same interface.
+// The trainer and the evaluator talk to other ranks only through this interface. The MPI
+// communicator moves CPU tensors with MPI (averages on a communication thread, so the reducer
+// overlaps them with backward); a single process gets a communicator of world size 1 whose
+// collectives are no-ops. The NCCL communicator for CUDA tensors (dist/nccl_communicator.cpp)
+// implements the same interface. Each communicator enforces its own deadline on every collective
+// (Note [collective timeout]), so no caller arms a timer of its own: a wait(), broadcast() or
+// barrier() that outlives it ends the job with kExitTimeout.
 class Communicator {
  public:
   virtual ~Communicator() = default;
@@ -34,15 +37,19 @@ class Communicator {
   virtual void barrier() = 0;
 };
 
+// The deadline of a collective when the caller has no config to take dist.timeout_s from.
+constexpr double kDefaultTimeoutSeconds = 600;
+
 // MPI_COMM_WORLD when MPI is built in and initialised (init_processes), else world size 1.
-std::unique_ptr<Communicator> make_cpu_communicator();
+std::unique_ptr<Communicator> make_cpu_communicator(
+    double timeout_seconds = kDefaultTimeoutSeconds);
 
 // World size 1 whatever launched the process: for work one rank does alone.
 std::unique_ptr<Communicator> make_single_process_communicator();
 
 // The communicator for tensors on `device`: MPI (or a single process) for the CPU, NCCL for
-// CUDA (aborting collectives that take longer than `timeout_seconds`). Throws UserError when
-// the device's backend was not built in.
+// CUDA, either aborting collectives that take longer than `timeout_seconds`. Throws UserError
+// when the device's backend was not built in.
 std::unique_ptr<Communicator> make_communicator(const torch::Device& device,
                                                 double timeout_seconds);
 

@@ -10,10 +10,12 @@ namespace ocm::dist {
 
 // Note [collective timeout]
 // A rank that dies or stalls leaves the others blocked inside a collective, where no error ever
-// arrives. The watchdog is a thread that each wait on other ranks arms with a deadline; if a
-// wait outlives it, the watchdog logs which wait on which rank timed out and aborts the whole
-// job (abort_processes, then _exit) with kExitTimeout. One armed wait at a time: the trainer's
-// waits are sequential.
+// arrives. Each MPI communicator owns a watchdog: a thread that every blocking collective
+// (wait(), broadcast(), barrier()) arms with a deadline; if one outlives it, the watchdog logs
+// which collective timed out (the log line carries the rank and step) and aborts the whole job
+// (abort_processes, then _exit) with kExitTimeout. One armed wait at a time: a communicator's
+// blocking calls come from one thread, one after another. The NCCL communicator watches its
+// own collectives the same way, with ncclCommAbort (dist/nccl_communicator.cpp).
 class Watchdog {
  public:
   explicit Watchdog(double timeout_seconds);

@@ -1,11 +1,29 @@
 #include "trainer/fault_injection.h"
 
+#include <chrono>
 #include <cstdlib>
 #include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <spdlog/spdlog.h>
 
 #include "common/error.h"
 
 namespace ocm::trainer {
+
+bool Fault::inject(int rank_now, int64_t step_now) const {
+  if (kind.empty() || rank_now != rank || step_now != step)
+    return false;
+  if (kind == "throw")
+    throw std::runtime_error("injected fault (OCM_FAULT) at step " + std::to_string(step));
+  if (kind == "stall") {
+    spdlog::warn("injected stall (OCM_FAULT) at step {}", step);
+    for (;;)
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  return kind == "nan";
+}
 
 Fault fault_from_environment() {
   const char* text = std::getenv("OCM_FAULT");

@@ -18,9 +18,9 @@ struct Fault {
   int rank = -1;
   int64_t step = -1;
 
-  bool at(int rank_now, int64_t step_now) const {
-    return !kind.empty() && rank_now == rank && step_now == step;
-  }
+  // Called once at the start of every step: at the fault's rank and step, throws or stalls as
+  // its kind says; returns true when this step's loss is to be made NaN.
+  bool inject(int rank_now, int64_t step_now) const;
 };
 
 // Reads OCM_FAULT; throws UserError naming it when it is malformed.
