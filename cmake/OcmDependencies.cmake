@@ -67,6 +67,15 @@ find_library(STB_LIBRARY stb REQUIRED)
 add_library(ocm::stb INTERFACE IMPORTED)
 target_include_directories(ocm::stb INTERFACE ${STB_INCLUDE_DIR})
 target_link_libraries(ocm::stb INTERFACE ${STB_LIBRARY})
+# Plot text is set in DejaVu Sans; its path is compiled in (OCM_FONT overrides it at run time).
+find_file(OCM_FONT_FILE DejaVuSans.ttf
+  PATHS /usr/share/fonts/truetype /usr/share/fonts /usr/local/share/fonts
+  PATH_SUFFIXES dejavu truetype/dejavu
+  DOC "DejaVu Sans, the TrueType font of ocm's plots")
+if(NOT OCM_FONT_FILE)
+  message(FATAL_ERROR "DejaVuSans.ttf was not found. Install the Debian package fonts-dejavu-core "
+                      "(launch/setup.sh does), or configure with -DOCM_FONT_FILE=/path/to/font.ttf.")
+endif()
 find_package(yaml-cpp REQUIRED)
 find_package(spdlog REQUIRED)
 # Note [fmt before torch]

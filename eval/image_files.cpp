@@ -2,7 +2,8 @@
 
 #include <stb/stb_image_write.h>
 
-#include <cstdio>
+#include <algorithm>
+#include <cstdint>
 #include <vector>
 
 #include <hdf5.h>
@@ -18,8 +19,7 @@ void write_samples(const std::string& path, const torch::Tensor& samples) {
   silence_hdf5_errors();
   const torch::Tensor data = samples.contiguous().cpu();
   const bool images = data.scalar_type() == torch::kUInt8;
-  const std::string temporary = path + ".tmp";
-  {
+  files::write_atomically(path, [&](const std::string& temporary) {
     Hid file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
     if (!file.valid())
       throw UserError(path, "cannot be created", "a writable location for the samples");
@@ -32,11 +32,34 @@ void write_samples(const std::string& path, const torch::Tensor& samples) {
         (data.numel() > 0 && H5Dwrite(dataset.get(), images ? H5T_NATIVE_UINT8 : H5T_NATIVE_FLOAT,
                                       H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data_ptr()) < 0))
       throw UserError(path, "could not be written", "free disk space");
-  }
-  files::sync(temporary);
-  if (std::rename(temporary.c_str(), path.c_str()) != 0)
-    throw UserError(path, "could not be renamed into place", "a writable location");
+  });
 }
+
+namespace {
+
+// Small images (28 x 28 Fashion-MNIST, 32 x 32 CIFAR) would be specks in a grid at their own
+// size, so they are enlarged to at least kMinCell pixels; from 64 pixels up they are left as they
+// are.
+constexpr int64_t kMinCell = 84, kLargeImage = 64, kGap = 2;
+
+int64_t scale_factor(int64_t h, int64_t w) {
+  const int64_t side = std::max(h, w);
+  return side >= kLargeImage ? 1 : (kMinCell + side - 1) / side;
+}
+
+// Copies image [h, w, c] into the canvas at (x0, y0), each pixel repeated factor x factor times
+// (nearest neighbour, so no colours appear that the sample does not have).
+void paste_scaled(const uint8_t* image, int64_t h, int64_t w, int64_t c, int64_t factor,
+                  uint8_t* canvas, int64_t canvas_width, int64_t x0, int64_t y0) {
+  for (int64_t y = 0; y < h * factor; ++y) {
+    const uint8_t* source = image + (y / factor) * w * c;
+    uint8_t* target = canvas + ((y0 + y) * canvas_width + x0) * c;
+    for (int64_t x = 0; x < w * factor; ++x)
+      std::copy_n(source + (x / factor) * c, c, target + x * c);
+  }
+}
+
+}  // namespace
 
 void write_grid(const std::string& path, const torch::Tensor& images, int64_t columns) {
   const torch::Tensor data = images.contiguous().cpu();
@@ -44,21 +67,19 @@ void write_grid(const std::string& path, const torch::Tensor& images, int64_t co
   if (n == 0)
     return;
   const int64_t h = data.size(1), w = data.size(2), c = data.size(3);
+  const int64_t factor = scale_factor(h, w), cell_h = h * factor, cell_w = w * factor;
   const int64_t cols = std::min(columns, n), rows = (n + cols - 1) / cols;
-  constexpr int64_t kGap = 2;
-  const int64_t width = cols * (w + kGap) + kGap, height = rows * (h + kGap) + kGap;
+  const int64_t width = cols * (cell_w + kGap) + kGap, height = rows * (cell_h + kGap) + kGap;
   std::vector<uint8_t> canvas(static_cast<size_t>(width * height * c), 255);
   const uint8_t* pixels = data.data_ptr<uint8_t>();
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t x0 = kGap + (i % cols) * (w + kGap), y0 = kGap + (i / cols) * (h + kGap);
-    for (int64_t y = 0; y < h; ++y) {
-      std::copy_n(pixels + ((i * h + y) * w) * c, w * c,
-                  canvas.begin() + ((y0 + y) * width + x0) * c);
-    }
-  }
-  if (stbi_write_png(path.c_str(), static_cast<int>(width), static_cast<int>(height),
-                     static_cast<int>(c), canvas.data(), static_cast<int>(width * c)) == 0)
-    throw UserError(path, "could not be written", "a writable location for the PNG");
+  for (int64_t i = 0; i < n; ++i)
+    paste_scaled(pixels + i * h * w * c, h, w, c, factor, canvas.data(), width,
+                 kGap + (i % cols) * (cell_w + kGap), kGap + (i / cols) * (cell_h + kGap));
+  files::write_atomically(path, [&](const std::string& temporary) {
+    if (stbi_write_png(temporary.c_str(), static_cast<int>(width), static_cast<int>(height),
+                       static_cast<int>(c), canvas.data(), static_cast<int>(width * c)) == 0)
+      throw UserError(path, "could not be written", "a writable location for the PNG");
+  });
 }
 
 }  // namespace ocm::eval

@@ -10,6 +10,7 @@ packages=(
   libtorch-dev libopenblas0-openmp
   libopenmpi-dev openmpi-bin
   libhdf5-dev libyaml-cpp-dev libspdlog-dev libcli11-dev libstb-dev nlohmann-json3-dev
+  fonts-dejavu-core
   zlib1g-dev
   libgtest-dev
   dataset-fashion-mnist

@@ -15,6 +15,7 @@ packages=(
   libcli11-dev libstb-dev libstb0
   libgtest-dev
   nlohmann-json3-dev zlib1g-dev zlib1g
+  fonts-dejavu-core
 )
 
 download=$(mktemp -d)
