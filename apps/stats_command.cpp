@@ -11,7 +11,6 @@
 #include "data/dataset.h"
 #include "dist/communicator.h"
 #include "eval/features.h"
-#include "eval/generate.h"
 #include "eval/statistics.h"
 
 namespace ocm::app {
@@ -40,20 +39,8 @@ int run_stats(const StatsOptions& o) {
   auto communicator = dist::make_cpu_communicator();
   const int64_t available = dataset.size(o.split);
   const int64_t count = o.count > 0 ? std::min(o.count, available) : available;
-  const std::vector<int64_t> mine =
-      eval::share_of(count, communicator->rank(), communicator->world_size());
-  eval::FeatureSums sums(network->dim());
-  const auto& e = m.element_shape;
-  for (size_t first = 0; first < mine.size(); first += static_cast<size_t>(o.batch)) {
-    const std::vector<int64_t> indices(
-        mine.begin() + static_cast<std::ptrdiff_t>(first),
-        mine.begin() + static_cast<std::ptrdiff_t>(std::min(mine.size(), first + o.batch)));
-    torch::Tensor images =
-        torch::empty({static_cast<int64_t>(indices.size()), e[0], e[1], e[2]}, torch::kUInt8);
-    dataset.read(o.split, indices, images.data_ptr(), nullptr);
-    sums.add(network->features(images));
-  }
-  sums.reduce(*communicator);
+  const eval::FeatureSums sums =
+      eval::dataset_feature_sums(dataset, o.split, count, *network, *communicator, o.batch);
   if (communicator->rank() == 0) {
     eval::save_statistics(
         o.out, eval::statistics_of(sums, network->description(), o.data + " " + o.split));

@@ -78,6 +78,22 @@ torch::Tensor images_to_float(const torch::Tensor& images) {
   return images.permute({0, 3, 1, 2}).to(torch::kFloat32).div_(127.5).sub_(1);
 }
 
+torch::Tensor read_elements(const Dataset& dataset, const std::string& split,
+                            const std::vector<int64_t>& indices) {
+  const Manifest& m = dataset.manifest();
+  std::vector<int64_t> shape = {static_cast<int64_t>(indices.size())};
+  shape.insert(shape.end(), m.element_shape.begin(), m.element_shape.end());
+  torch::Tensor raw = torch::empty(shape, m.kind == "images" ? torch::kUInt8 : torch::kFloat32);
+  dataset.read(split, indices, raw.data_ptr(), nullptr);
+  return raw;
+}
+
+torch::Tensor read_model_input(const Dataset& dataset, const std::string& split,
+                               const std::vector<int64_t>& indices, const torch::Device& device) {
+  const torch::Tensor raw = read_elements(dataset, split, indices);
+  return (dataset.manifest().kind == "images" ? images_to_float(raw) : raw).to(device);
+}
+
 Batch Loader::build(int64_t step) const {
   const Manifest& m = dataset_.manifest();
   Batch batch;

@@ -39,6 +39,14 @@ struct Batch {
 // uint8 images [B, H, W, C] -> float32 [B, C, H, W] in [-1, 1]: what the networks take.
 torch::Tensor images_to_float(const torch::Tensor& images);
 
+// The elements at `indices` of `split` as stored: uint8 [n, H, W, C] images or float32 arrays.
+torch::Tensor read_elements(const Dataset& dataset, const std::string& split,
+                            const std::vector<int64_t>& indices);
+
+// The same elements as network input on `device`: images through images_to_float.
+torch::Tensor read_model_input(const Dataset& dataset, const std::string& split,
+                               const std::vector<int64_t>& indices, const torch::Device& device);
+
 // Background threads read this rank's share of each step's global batch (Note
 // [world-size-invariant data order]), convert it and hand it over in step order through a
 // bounded queue. Flips are decided per sample from (seed, stream position), so they too are the

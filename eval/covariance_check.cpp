@@ -8,6 +8,7 @@
 #include "diffusion/covariance.h"
 #include "diffusion/random.h"
 #include "diffusion/sampler.h"
+#include "eval/batches.h"
 #include "eval/generate.h"
 
 namespace ocm::eval {
@@ -61,12 +62,8 @@ std::vector<CovarianceCheckRow> check_covariance(
   const std::vector<int64_t> mine = share_of(count, communicator.rank(), communicator.world_size());
   auto for_each_batch =
       [&](const std::function<void(const torch::Tensor&, const std::vector<int64_t>&)>& body) {
-        for (size_t first = 0; first < mine.size(); first += static_cast<size_t>(request.batch)) {
-          const std::vector<int64_t> chunk(mine.begin() + static_cast<std::ptrdiff_t>(first),
-                                           mine.begin() + static_cast<std::ptrdiff_t>(std::min(
-                                                              mine.size(), first + request.batch)));
+        for (const auto& chunk : batches_of(mine, request.batch))
           body(read(chunk), chunk);
-        }
       };
   // The same x_t in both passes: each element's noise comes from its own stream, per step.
   auto diffused = [&](const torch::Tensor& x0, const std::vector<int64_t>& chunk, int64_t k) {

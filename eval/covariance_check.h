@@ -39,8 +39,8 @@ struct CovarianceCheckRow {
 };
 
 // Note [covariance check]
-// The bound of OCM.md section 7 charges each step KL(N(mu~, beta~) || N(mean, beta~ + k^2 c)),
-// whose data-dependent part is k^2 (x0 - x0_hat)^2 / (beta~ + k^2 c). So c_t is judged against
+// The bound of docs/maths.md section 7 charges each step KL(N(mu~, beta~) || N(mean, beta~ + k^2
+// c)), whose data-dependent part is k^2 (x0 - x0_hat)^2 / (beta~ + k^2 c). So c_t is judged against
 // the realised squared error of x0_hat as well as against the Hessian it was trained to match:
 // this check reports both, step by step, so that a loss of the learned covariance can be traced
 // to the steps, and the pixels, where it happens. Gamma_t of the analytic column is estimated

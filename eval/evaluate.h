@@ -8,6 +8,7 @@
 #include "diffusion/likelihood.h"
 #include "dist/communicator.h"
 #include "eval/generate.h"
+#include "eval/report.h"
 #include "eval/trained_model.h"
 
 namespace ocm::eval {
@@ -30,32 +31,6 @@ struct EvalRequest {
   int64_t analytic_samples = 2048;  // training elements behind each Analytic-DPM table
 };
 
-// One line of <run>/eval/results.jsonl.
-struct EvalResult {
-  std::string setting;  // SamplingSetting::name()
-  std::string sampler;
-  std::string cov;
-  int64_t steps = 0;
-  std::string metric;  // fid, fd or nll (bits/dim)
-  double value = 0;
-  int64_t n = 0;
-  double seconds = 0;
-  std::string features;  // the feature network or reference, for fid / fd
-  double eta = 0;        // DDIM's eta (0 for DDPM)
-  double cov_scale = 1;  // --cov-scale
-  uint64_t seed = 0;     // --seed of the samples and the bound's noise
-};
-
-// The elements that bits/dim and `ocm covariance` are measured on: the test split, or the
-// training split of a dataset without one. `read(indices)` returns them as model input on the
-// model's device.
-struct HeldOutElements {
-  std::string description;  // "<dataset path> <split>"
-  int64_t count = 0;
-  std::function<torch::Tensor(const std::vector<int64_t>&)> read;
-};
-HeldOutElements held_out_elements(const TrainedModel& model);
-
 // Mean bits/dim of the K-step bound over `count` elements, each rank taking its contiguous share
 // of indices [0, count) in batches; `read(indices)` returns those elements as x0. The per-sample
 // values are summed in float64 across ranks.
@@ -74,7 +49,7 @@ BpdResult mean_bpd(diffusion::DenoisingModel& model, diffusion::CovarianceEstima
 // Every (sampler, covariance, K) of the request is checked before any work starts. For fid/fd,
 // each rank draws its contiguous share of sample indices [0, num_samples), extracts features,
 // and the float64 feature sums are added across ranks; the Frechet distance to the reference
-// statistics is computed on rank 0. nll is the K-step bound of the DDPM-type chain (OCM.md
+// statistics is computed on rank 0. nll is the K-step bound of the DDPM-type chain (docs/maths.md
 // section 7) over the test split divided among the ranks; it does not depend on the sampler,
 // so it is computed once per (covariance, K) and reported under ddpm. Results are appended to
 // <run>/eval/results.jsonl as they come; at the end, results.md and one plot per metric are

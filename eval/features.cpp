@@ -12,6 +12,7 @@
 #include "common/sha256.h"
 #include "data/loader.h"
 #include "diffusion/classifier.h"
+#include "eval/batches.h"
 
 namespace ocm::eval {
 namespace {
@@ -158,6 +159,17 @@ std::unique_ptr<FeatureNetwork> load_feature_network(const std::string& path,
                     "a feature network for this data");
   }
   return network;
+}
+
+FeatureSums dataset_feature_sums(const data::Dataset& dataset, const std::string& split,
+                                 int64_t count, FeatureNetwork& network,
+                                 dist::Communicator& communicator, int64_t batch) {
+  FeatureSums sums(network.dim());
+  const std::vector<int64_t> mine = share_of(count, communicator.rank(), communicator.world_size());
+  for (const auto& chunk : batches_of(mine, batch))
+    sums.add(network.features(data::read_elements(dataset, split, chunk)));
+  sums.reduce(communicator);
+  return sums;
 }
 
 }  // namespace ocm::eval

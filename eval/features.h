@@ -6,6 +6,10 @@
 
 #include <torch/types.h>
 
+#include "data/dataset.h"
+#include "dist/communicator.h"
+#include "eval/statistics.h"
+
 namespace ocm::eval {
 
 // Note [feature networks]
@@ -35,5 +39,12 @@ class FeatureNetwork {
 std::unique_ptr<FeatureNetwork> load_feature_network(const std::string& path,
                                                      const std::vector<int64_t>& image_shape,
                                                      const torch::Device& device);
+
+// Features of the first `count` elements of an image dataset's `split`, each rank taking its
+// share in batches of `batch`; the sums are added over the ranks. What `ocm stats` writes and
+// what `ocm eval` compares with when it is given no reference statistics.
+FeatureSums dataset_feature_sums(const data::Dataset& dataset, const std::string& split,
+                                 int64_t count, FeatureNetwork& network,
+                                 dist::Communicator& communicator, int64_t batch);
 
 }  // namespace ocm::eval

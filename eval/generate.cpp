@@ -8,6 +8,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "checkpoints/layout.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/seeding.h"
@@ -66,14 +67,6 @@ void check_setting(const SamplingSetting& setting, const TrainedModel& model) {
   diffusion::check_c_scale(setting.cov_scale);
 }
 
-std::vector<int64_t> share_of(int64_t n, int rank, int world) {
-  const int64_t begin = n * rank / world, end = n * (rank + 1) / world;
-  std::vector<int64_t> indices;
-  for (int64_t i = begin; i < end; ++i)
-    indices.push_back(i);
-  return indices;
-}
-
 torch::Tensor to_uint8_images(const torch::Tensor& x) {
   return ((x.to(torch::kFloat32) + 1) * 127.5)
       .round()
@@ -84,9 +77,9 @@ torch::Tensor to_uint8_images(const torch::Tensor& x) {
       .cpu();
 }
 
-torch::Tensor generate(TrainedModel& model, const SamplingSetting& setting,
-                       const diffusion::AnalyticTable* table, const std::vector<int64_t>& indices,
-                       int64_t batch, uint64_t seed, const std::function<void(int64_t)>& progress) {
+void generate_batches(TrainedModel& model, const SamplingSetting& setting,
+                      const diffusion::AnalyticTable* table, const std::vector<int64_t>& indices,
+                      int64_t batch, uint64_t seed, const SampleBatchCallback& on_batch) {
   check_setting(setting, model);
   diffusion::EstimatorOptions estimator_options;
   estimator_options.probes = setting.probes;
@@ -100,28 +93,33 @@ torch::Tensor generate(TrainedModel& model, const SamplingSetting& setting,
   options.steps = setting.steps;
   options.clip_x0 = model.images;
   options.sigma_clip = model.images ? 1.0 : 0.0;
-  std::vector<torch::Tensor> parts;
-  for (size_t first = 0; first < indices.size(); first += static_cast<size_t>(batch)) {
-    const size_t last = std::min(indices.size(), first + static_cast<size_t>(batch));
-    const std::vector<int64_t> chunk(indices.begin() + static_cast<std::ptrdiff_t>(first),
-                                     indices.begin() + static_cast<std::ptrdiff_t>(last));
+  int64_t done = 0;
+  for (const auto& chunk : batches_of(indices, batch)) {
     const torch::Tensor x =
         diffusion::sample(*model.denoiser, *estimator, *model.schedule, options, model.sample_shape,
                           seed, chunk, torch::TensorOptions().device(model.device));
-    parts.push_back(model.images ? to_uint8_images(x) : x.to(torch::kFloat32).cpu());
-    if (progress)
-      progress(static_cast<int64_t>(last));
+    done += static_cast<int64_t>(chunk.size());
+    on_batch(model.images ? to_uint8_images(x) : x.to(torch::kFloat32).cpu(), done);
   }
-  if (parts.empty()) {
-    std::vector<int64_t> shape = {0};
-    if (model.images)
-      shape.insert(shape.end(),
-                   {model.sample_shape[1], model.sample_shape[2], model.sample_shape[0]});
-    else
-      shape.insert(shape.end(), model.sample_shape.begin(), model.sample_shape.end());
-    return torch::empty(shape, model.images ? torch::kUInt8 : torch::kFloat32);
-  }
-  return torch::cat(parts);
+}
+
+torch::Tensor generate(TrainedModel& model, const SamplingSetting& setting,
+                       const diffusion::AnalyticTable* table, const std::vector<int64_t>& indices,
+                       int64_t batch, uint64_t seed, const std::function<void(int64_t)>& progress) {
+  std::vector<torch::Tensor> parts;
+  generate_batches(model, setting, table, indices, batch, seed,
+                   [&](const torch::Tensor& samples, int64_t done) {
+                     parts.push_back(samples);
+                     if (progress)
+                       progress(done);
+                   });
+  if (!parts.empty())
+    return torch::cat(parts);
+  std::vector<int64_t> shape = {0};
+  const std::vector<int64_t> element =
+      checkpoints::element_shape_of({model.sample_shape, model.images});
+  shape.insert(shape.end(), element.begin(), element.end());
+  return torch::empty(shape, model.images ? torch::kUInt8 : torch::kFloat32);
 }
 
 diffusion::AnalyticTable analytic_table(TrainedModel& model, const SamplingSetting& setting,
@@ -156,25 +154,12 @@ diffusion::AnalyticTable analytic_table(TrainedModel& model, const SamplingSetti
   const int64_t available = std::min(samples, dataset.size(model.config.data.split));
   const std::vector<int64_t> mine =
       share_of(available, communicator.rank(), communicator.world_size());
-  const int64_t element_bytes = dataset.manifest().element_bytes();
-  constexpr int64_t kBatch = 128;
-  const int64_t batches = (static_cast<int64_t>(mine.size()) + kBatch - 1) / kBatch;
+  const std::vector<std::vector<int64_t>> batches = batches_of(mine, 128);
   auto data = [&](int64_t b) {
-    const auto first = mine.begin() + b * kBatch;
-    const std::vector<int64_t> indices(first, std::min(mine.end(), first + kBatch));
-    std::vector<uint8_t> bytes(indices.size() * static_cast<size_t>(element_bytes));
-    dataset.read(model.config.data.split, indices, bytes.data(), nullptr);
-    std::vector<int64_t> shape = {static_cast<int64_t>(indices.size())};
-    const auto& e = dataset.manifest().element_shape;
-    shape.insert(shape.end(), e.begin(), e.end());
-    if (model.images) {
-      return data::images_to_float(torch::from_blob(bytes.data(), shape, torch::kUInt8))
-          .to(model.device);
-    }
-    return torch::from_blob(bytes.data(), shape, torch::kFloat32).clone().to(model.device);
+    return data::read_model_input(dataset, model.config.data.split, batches[b], model.device);
   };
   const diffusion::AnalyticTable local = diffusion::estimate_analytic_table(
-      *model.denoiser, *model.schedule, times, data, batches,
+      *model.denoiser, *model.schedule, times, data, static_cast<int64_t>(batches.size()),
       derive_seed({static_cast<uint64_t>(model.config.run.seed),
                    static_cast<uint64_t>(mine.empty() ? 0 : mine.front())}));
   // estimate_analytic_table averages; turn means back into sums to add them across ranks.

@@ -9,6 +9,7 @@
 
 #include "diffusion/covariance.h"
 #include "dist/communicator.h"
+#include "eval/batches.h"
 #include "eval/trained_model.h"
 
 namespace ocm::eval {
@@ -35,10 +36,6 @@ std::string cov_scale_suffix(double scale);
 // with DDIM, eta outside [0, 1], a negative or non-finite cov_scale.
 void check_setting(const SamplingSetting& setting, const TrainedModel& model);
 
-// The global sample indices [0, n) that `rank` of `world` generates: one contiguous block, so
-// concatenating the ranks' blocks in rank order gives index order.
-std::vector<int64_t> share_of(int64_t n, int rank, int world);
-
 // Note [sample bytes]
 // Sample i depends only on (seed, i, setting, model): its starting noise and every step's noise
 // come from its own stream (Note [per-sample randomness]) and, on the CPU, LibTorch computes
@@ -46,9 +43,16 @@ std::vector<int64_t> share_of(int64_t n, int rank, int world);
 // depend on the batch size or on how many ranks share the work (tested). GPU convolution
 // algorithms may differ with the batch size; there the guarantee is up to float rounding.
 
-// Draws the samples of `indices` in batches of at most `batch`; images come back as uint8
-// [n, H, W, C] ([-1, 1] mapped to 0..255), arrays as float32 [n, ...]. `progress` is called
-// after each batch with the number done.
+// Draws the samples of `indices` in batches of at most `batch`, with one covariance estimator
+// for all of them, and hands each batch to `on_batch` with the number of samples done so far.
+// Images come as uint8 [n, H, W, C] ([-1, 1] mapped to 0..255), arrays as float32 [n, ...].
+using SampleBatchCallback = std::function<void(const torch::Tensor& samples, int64_t done)>;
+void generate_batches(TrainedModel& model, const SamplingSetting& setting,
+                      const diffusion::AnalyticTable* table, const std::vector<int64_t>& indices,
+                      int64_t batch, uint64_t seed, const SampleBatchCallback& on_batch);
+
+// generate_batches' samples concatenated; `progress` is called after each batch with the number
+// done.
 torch::Tensor generate(TrainedModel& model, const SamplingSetting& setting,
                        const diffusion::AnalyticTable* table, const std::vector<int64_t>& indices,
                        int64_t batch, uint64_t seed,

@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "data/dataset.h"
+#include "data/loader.h"
 #include "diffusion/networks.h"
 
 namespace ocm::eval {
@@ -71,6 +72,18 @@ TrainedModel load_trained_model(const std::string& path, const torch::Device& de
   spdlog::info("loaded {} (step {}, phase {}{})", m.checkpoint_path, m.step, m.phase,
                m.head ? ", with the OCM head" : ", no OCM head yet");
   return m;
+}
+
+HeldOutElements held_out_elements(const TrainedModel& model) {
+  auto dataset = std::make_shared<const data::Dataset>(model.config.data.path);
+  const std::string split = dataset->manifest().splits.count("test") ? "test" : "train";
+  HeldOutElements held_out;
+  held_out.description = model.config.data.path + " " + split;
+  held_out.count = dataset->size(split);
+  held_out.read = [dataset, split, device = model.device](const std::vector<int64_t>& indices) {
+    return data::read_model_input(*dataset, split, indices, device);
+  };
+  return held_out;
 }
 
 }  // namespace ocm::eval

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -33,5 +34,15 @@ struct TrainedModel {
 // `path` is a run directory (its newest valid checkpoint is used) or a checkpoint file. Throws
 // UserError when there is no valid checkpoint or it does not fit the config it records.
 TrainedModel load_trained_model(const std::string& path, const torch::Device& device);
+
+// The elements that bits/dim and `ocm covariance` are measured on: the test split, or the
+// training split of a dataset without one. `read(indices)` returns them as model input on the
+// model's device.
+struct HeldOutElements {
+  std::string description;  // "<dataset path> <split>"
+  int64_t count = 0;
+  std::function<torch::Tensor(const std::vector<int64_t>&)> read;
+};
+HeldOutElements held_out_elements(const TrainedModel& model);
 
 }  // namespace ocm::eval
