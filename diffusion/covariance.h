@@ -17,7 +17,7 @@ namespace ocm::diffusion {
 // The model's output at x_t for the reverse step t -> s, with the covariance that step uses.
 struct Prediction {
   torch::Tensor eps;
-  // Diagonal of Cov[x0 | x_t], c_t(x_t) in [0, 1], broadcastable to x_t (shared/OCM.md section 5).
+  // Diagonal of Cov[x0 | x_t], c_t(x_t) in [0, 1], broadcastable to x_t (docs/maths.md section 5).
   torch::Tensor posterior_variance;
   // Set by fixed-large alone: the reverse step's variance itself (beta of t -> s), which no c
   // expresses for the DDIM-type step.
@@ -29,7 +29,7 @@ struct AnalyticTable {
   std::map<int64_t, double> gamma;
 };
 
-// One of the estimators of shared/OCM.md section 5, chosen by name.
+// One of the estimators of docs/maths.md section 5, chosen by name.
 class CovarianceEstimator {
  public:
   virtual ~CovarianceEstimator() = default;

@@ -21,7 +21,7 @@ struct LikelihoodOptions {
 };
 
 // Note [K-step likelihood]
-// The negative ELBO of shared/OCM.md section 7 on the K-step DDPM-type chain, per sample:
+// The negative ELBO of docs/maths.md section 7 on the K-step DDPM-type chain, per sample:
 // prior KL + one Gaussian KL per step t -> s with s >= 1 + the decoder at x_{t_1}, each term
 // with its own fresh x_t ~ q(x_t | x0) drawn from the sample's generator. x0_hat is not clipped
 // and sigma is not clipped inside the bound (it is a bound for the model as a density); c_t is

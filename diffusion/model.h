@@ -10,7 +10,7 @@
 namespace ocm::diffusion {
 
 // What an eps-prediction network computes in one pass: the prediction, and the last hidden
-// features and time embedding that the OCM head reads (shared/OCM.md section 4).
+// features and time embedding that the OCM head reads (docs/maths.md section 4).
 struct TrunkOutput {
   torch::Tensor eps;
   torch::Tensor features;

@@ -42,7 +42,7 @@ std::shared_ptr<torch::nn::Module> make_mlp(const MlpOptions& options);
 // The trunk interface of a module made above.
 std::shared_ptr<Trunk> as_trunk(const std::shared_ptr<torch::nn::Module>& network);
 
-// OCM heads (shared/OCM.md section 4), zero-initialised so that h = 0 at the start:
+// OCM heads (docs/maths.md section 4), zero-initialised so that h = 0 at the start:
 // simple: GroupNorm-SiLU-3x3 conv on the UNet's last feature map; complex: a time-conditioned
 // residual block first; mlp: a small MLP on the MLP's last hidden layer (or any [B, F] features).
 struct HeadOptions {

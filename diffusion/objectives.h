@@ -20,7 +20,7 @@ torch::Tensor diffuse(const Schedule& schedule, const torch::Tensor& x0, const t
 torch::Tensor eps_matching_loss(Trunk& trunk, const Schedule& schedule, const torch::Tensor& x0,
                                 const torch::Tensor& t, const torch::Tensor& noise);
 
-// The OCM target (shared/OCM.md section 4) averaged over the probes [M, B, ...]:
+// The OCM target (docs/maths.md section 4) averaged over the probes [M, B, ...]:
 // (1 - abar) v * d/dx <s(x), v> with s = -eps / sqrt(1 - abar), detached. `eps` must have been
 // computed from `x_t` with x_t requiring grad.
 torch::Tensor ocm_target(const torch::Tensor& eps, const torch::Tensor& x_t,

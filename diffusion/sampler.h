@@ -21,7 +21,7 @@ struct SamplerOptions {
   double sigma_clip = 1.0;            // p of the last noisy step's clip; 0 turns it off
 };
 
-// Coefficients of the reverse step t -> s (shared/OCM.md section 6).
+// Coefficients of the reverse step t -> s (docs/maths.md section 6).
 struct StepCoefficients {
   double abar_t, abar_s;
   double beta;        // 1 - abar_t / abar_s

@@ -6,7 +6,7 @@
 
 namespace ocm::diffusion {
 
-// The discrete forward process of shared/OCM.md section 1, in double precision.
+// The discrete forward process of docs/maths.md section 1, in double precision.
 class Schedule {
  public:
   // kind: "linear" (1e-4 -> 0.02) or "cosine" (Nichol & Dhariwal, s = 0.008, betas <= 0.999).

@@ -27,10 +27,10 @@ torch::Device training_device(const Config& config, const dist::Topology& topolo
 // Note [training run]
 // Trains `config` in its run directory: phase `score` (eps matching) for phases.score.steps
 // steps, then phase `ocm`, whose frozen trunk is the score phase's EMA weights and whose head
-// and optimizer start fresh, for phases.ocm.steps more (OCM.md sections 3-4). Steps are counted
-// over both phases; checkpoints are named by that count. An existing run directory is resumed
-// from its newest valid checkpoint, so rerunning the same command continues a run. Every rank
-// calls this with the same config; `communicator` connects them.
+// and optimizer start fresh, for phases.ocm.steps more (docs/maths.md sections 3-4). Steps are
+// counted over both phases; checkpoints are named by that count. An existing run directory is
+// resumed from its newest valid checkpoint, so rerunning the same command continues a run. Every
+// rank calls this with the same config; `communicator` connects them.
 TrainResult train(const Config& config, const TrainOptions& options,
                   dist::Communicator& communicator, const dist::Topology& topology);
 
