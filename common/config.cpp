@@ -233,6 +233,14 @@ using config_detail::Schema;
 using config_detail::schema;
 
 // Where a key was expected in a section, and what the nearest declared key is.
+// Note [retired sections]
+// Earlier versions declared an `eval` section with no keys, so every run's config.yaml and every
+// checkpoint recorded `eval: {}`. The section is gone (evaluation takes its settings from the
+// command line), but an empty one is still accepted, so those files keep loading.
+bool is_retired_section(const std::string& path, const YAML::Node& value) {
+  return path == "eval" && (value.IsNull() || (value.IsMap() && value.size() == 0));
+}
+
 [[noreturn]] void unknown_key(const Schema& s, const std::string& prefix, const std::string& name,
                               const std::string& where) {
   const std::string guess = closest_match(name, s.children(prefix));
@@ -272,6 +280,8 @@ void apply_mapping(Config& config, const YAML::Node& mapping, const std::string&
     }
     const std::string path = prefix.empty() ? name : prefix + "." + name;
     const YAML::Node& value = entry.second;
+    if (is_retired_section(path, value))
+      continue;
     if (s.is_section(path) || s.is_section_prefix(path)) {
       if (value.IsNull())
         continue;  // "section:" with nothing under it keeps its defaults

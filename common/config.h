@@ -90,8 +90,6 @@ struct LogConfig {
   bool rank_files;
 };
 
-struct EvalConfig {};
-
 struct Config {
   RunConfig run;
   DataConfig data;
@@ -101,7 +99,6 @@ struct Config {
   DistConfig dist;
   CheckpointConfig checkpoint;
   LogConfig log;
-  EvalConfig eval;
 };
 
 // All defaults, as declared in the schema.

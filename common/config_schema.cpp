@@ -40,7 +40,7 @@ Schema declare() {
                "consecutive steps with a non-finite loss or gradient (each skipped) that abort "
                "the run");
   SectionDecl<DataConfig>(s, "data", [](Config& c) -> DataConfig& { return c.data; })
-      .text("path", &DataConfig::path, "data/fashion_mnist",
+      .text("path", &DataConfig::path, "datasets/fashion_mnist",
             "dataset directory made by `ocm data prepare`")
       .text("split", &DataConfig::split, "train", "split to train on")
       .boolean("horizontal_flip", &DataConfig::horizontal_flip, false,
@@ -108,7 +108,6 @@ Schema declare() {
       .integer("every", &LogConfig::every, 100, at_least(1), "steps between metric lines")
       .boolean("rank_files", &LogConfig::rank_files, true,
                "every rank also logs to <run dir>/logs/rank-N.log");
-  SectionDecl<EvalConfig>(s, "eval", [](Config& c) -> EvalConfig& { return c.eval; });
   return s;
 }
 
