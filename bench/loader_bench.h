@@ -8,7 +8,7 @@
 namespace ocm::bench {
 
 struct LoaderBenchOptions {
-  std::string dir = "data/bench";  // generated datasets are kept here and reused
+  std::string dir = "datasets/bench";  // generated datasets are kept here and reused
   std::vector<int64_t> sizes = {28, 32, 64};
   int64_t count = 50000;  // images per generated dataset
   int64_t channels = 3;

@@ -11,17 +11,17 @@ start=$SECONDS
 OCM_BUILD_TARGETS=ocm bash launch/setup.sh
 ocm="${OCM_BUILD_DIR:-build}/apps/ocm"
 "$ocm" --version
-if [[ ! -f data/fashion_mnist/manifest.json ]]; then
-  "$ocm" data prepare fashion-mnist --out data/fashion_mnist
+if [[ ! -f datasets/fashion_mnist/manifest.json ]]; then
+  "$ocm" data prepare fashion-mnist --out datasets/fashion_mnist
 fi
-"$ocm" data verify data/fashion_mnist
+"$ocm" data verify datasets/fashion_mnist
 
 config=configs/fashion_mnist_quick.yaml
 run=runs/fashion_mnist_quick
 classifier=runs/fashion_classifier_quick
 # Rerunning `ocm train` resumes (and does nothing once both phases are done).
 bash launch/mpirun.sh 2 train "$config"
-"$ocm" classifier train --data data/fashion_mnist --out "$classifier" --steps 600
+"$ocm" classifier train --data datasets/fashion_mnist --out "$classifier" --steps 600
 if [[ ! -f $run/eval/results.md ]]; then
   bash launch/mpirun.sh 2 eval "$run" --steps 5,10,25 --sampler ddpm,ddim \
     --cov fixed-small,analytic,ocm --metric fd,nll --features "$classifier" \

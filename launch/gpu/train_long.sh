@@ -25,7 +25,7 @@ ocm=build-gpu/apps/ocm
 left() { echo $((budget - (SECONDS - start))); }
 
 "$ocm" data prepare fashion-mnist --source "${FASHION_MNIST_SOURCE:-deps/fashion-mnist}" \
-  --out data/fashion_mnist >/dev/null
+  --out datasets/fashion_mnist >/dev/null
 config=configs/fashion_mnist_long.yaml
 run=$("$ocm" config show "$config" "${overrides[@]}" | awk '$1 == "dir:" { gsub(/"/, "", $2); print $2; exit }')
 
