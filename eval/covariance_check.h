@@ -14,6 +14,9 @@
 
 namespace ocm::eval {
 
+// Elements at the given indices as model input (x0).
+using Reader = std::function<torch::Tensor(const std::vector<int64_t>&)>;
+
 struct CovarianceCheckRequest {
   int64_t steps = 10;   // the K-step linear trajectory whose steps t -> s are checked
   int64_t probes = 32;  // Rademacher probes behind the Monte Carlo reference
@@ -46,9 +49,10 @@ struct CovarianceCheckRow {
 // to the steps, and the pixels, where it happens. Gamma_t of the analytic column is estimated
 // from the same test elements. The work is split over ranks by element index and the float64
 // sums are added across ranks. `read(indices)` returns those elements as x0.
-std::vector<CovarianceCheckRow> check_covariance(
-    diffusion::DenoisingModel& model, const diffusion::Schedule& schedule, int64_t count,
-    const std::function<torch::Tensor(const std::vector<int64_t>&)>& read,
-    const CovarianceCheckRequest& request, dist::Communicator& communicator);
+std::vector<CovarianceCheckRow> check_covariance(diffusion::DenoisingModel& model,
+                                                 const diffusion::Schedule& schedule, int64_t count,
+                                                 const Reader& read,
+                                                 const CovarianceCheckRequest& request,
+                                                 dist::Communicator& communicator);
 
 }  // namespace ocm::eval

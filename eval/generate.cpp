@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include <spdlog/spdlog.h>
@@ -122,36 +123,36 @@ torch::Tensor generate(TrainedModel& model, const SamplingSetting& setting,
   return torch::empty(shape, model.images ? torch::kUInt8 : torch::kFloat32);
 }
 
-diffusion::AnalyticTable analytic_table(TrainedModel& model, const SamplingSetting& setting,
-                                        dist::Communicator& communicator, int64_t samples) {
-  const std::string dir = files::join(model.run_dir, "eval/analytic");
-  const std::string path =
-      files::join(dir, setting.trajectory + "-K" + std::to_string(setting.steps) + "-step" +
-                           std::to_string(model.step) + ".json");
-  const std::vector<int64_t> times =
-      diffusion::trajectory(setting.trajectory, setting.steps, model.schedule->num_timesteps());
-  diffusion::AnalyticTable table;
-  if (files::exists(path)) {
-    try {
-      std::ifstream in(path);
-      const auto json = nlohmann::json::parse(in);
-      for (const auto& [t, gamma] : json.at("gamma").items())
-        table.gamma[std::stoll(t)] = gamma.get<double>();
-      for (const int64_t t : times) {
-        if (t > 0 && table.gamma.count(t) == 0)
-          throw std::runtime_error("missing t");
-      }
-      return table;
-    } catch (const std::exception&) {
-      spdlog::warn("{} is unreadable or incomplete; estimating the table again", path);
-      table.gamma.clear();
+namespace {
+
+// The table kept at `path`, when it is readable and covers every step of `times`.
+std::optional<diffusion::AnalyticTable> read_analytic_table(const std::string& path,
+                                                            const std::vector<int64_t>& times) {
+  if (!files::exists(path))
+    return std::nullopt;
+  try {
+    std::ifstream in(path);
+    const auto json = nlohmann::json::parse(in);
+    diffusion::AnalyticTable table;
+    for (const auto& [t, gamma] : json.at("gamma").items())
+      table.gamma[std::stoll(t)] = gamma.get<double>();
+    for (const int64_t t : times) {
+      if (t > 0 && table.gamma.count(t) == 0)
+        throw std::runtime_error("missing t");
     }
+    return table;
+  } catch (const std::exception&) {
+    spdlog::warn("{} is unreadable or incomplete; estimating the table again", path);
+    return std::nullopt;
   }
-  // Each rank estimates over its share of the first `samples` training elements (noise keyed by
-  // the share's first index, so the table's last digits depend on the world size that made it;
-  // it is made once per run and trajectory and then read back); the sums are added across ranks.
-  const data::Dataset dataset(model.config.data.path);
-  const int64_t available = std::min(samples, dataset.size(model.config.data.split));
+}
+
+// Each rank estimates over its share of the first `available` training elements (noise keyed by
+// the share's first index, so the table's last digits depend on the world size that made it; it
+// is made once per run and trajectory and then read back); the sums are added across ranks.
+diffusion::AnalyticTable estimate_over_ranks(TrainedModel& model, const std::vector<int64_t>& times,
+                                             const data::Dataset& dataset, int64_t available,
+                                             dist::Communicator& communicator) {
   const std::vector<int64_t> mine =
       share_of(available, communicator.rank(), communicator.world_size());
   const std::vector<std::vector<int64_t>> batches = batches_of(mine, 128);
@@ -178,15 +179,35 @@ diffusion::AnalyticTable analytic_table(TrainedModel& model, const SamplingSetti
   torch::Tensor reduced = torch::tensor(sums, torch::kFloat64);
   communicator.sum_async(reduced)->wait();
   const double total = reduced[static_cast<int64_t>(keys.size())].item<double>();
-  nlohmann::json gamma;
-  for (size_t i = 0; i < keys.size(); ++i) {
+  diffusion::AnalyticTable table;
+  for (size_t i = 0; i < keys.size(); ++i)
     table.gamma[keys[i]] = reduced[static_cast<int64_t>(i)].item<double>() / total;
-    gamma[std::to_string(keys[i])] = table.gamma[keys[i]];
-  }
+  return table;
+}
+
+}  // namespace
+
+diffusion::AnalyticTable analytic_table(TrainedModel& model, const SamplingSetting& setting,
+                                        dist::Communicator& communicator, int64_t samples) {
+  const std::string dir = files::join(model.run_dir, "eval/analytic");
+  const std::string path =
+      files::join(dir, setting.trajectory + "-K" + std::to_string(setting.steps) + "-step" +
+                           std::to_string(model.step) + ".json");
+  const std::vector<int64_t> times =
+      diffusion::trajectory(setting.trajectory, setting.steps, model.schedule->num_timesteps());
+  if (auto kept = read_analytic_table(path, times))
+    return *kept;
+  const data::Dataset dataset(model.config.data.path);
+  const int64_t available = std::min(samples, dataset.size(model.config.data.split));
+  const diffusion::AnalyticTable table =
+      estimate_over_ranks(model, times, dataset, available, communicator);
   if (communicator.rank() == 0) {
     const std::string error = files::create_directories(dir);
     if (!error.empty())
       throw UserError(dir, "cannot be created (" + error + ")", "a writable run directory");
+    nlohmann::json gamma;
+    for (const auto& [t, value] : table.gamma)
+      gamma[std::to_string(t)] = value;
     files::write_text_atomically(path, nlohmann::json{{"trajectory", setting.trajectory},
                                                       {"steps", setting.steps},
                                                       {"checkpoint", model.checkpoint_path},

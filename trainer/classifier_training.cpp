@@ -42,6 +42,35 @@ double test_accuracy(Classifier& net, const data::Dataset& dataset) {
   return static_cast<double>(correct) / static_cast<double>(n);
 }
 
+// The step of the newest classifier checkpoint in `dir`, its weights and Adam state loaded; 0 when
+// there is none.
+int64_t resume_classifier(const std::string& dir, const NamedTensors& parameters, Adam& adam) {
+  auto found = checkpoints::load_newest_valid(dir);
+  if (!found)
+    return 0;
+  if (found->checkpoint.phase != "classifier")
+    throw UserError(found->path, "is not a classifier checkpoint",
+                    "an empty --out directory or one of `ocm classifier train`");
+  checkpoints::load_tensors(checkpoints::prefix::kClassifier, found->checkpoint.tensors, parameters,
+                            found->path);
+  adam.load(found->checkpoint.tensors, found->path);
+  spdlog::info("resuming the classifier from {}", found->path);
+  return found->checkpoint.step;
+}
+
+void save_classifier(const std::string& dir, int64_t step, const NamedTensors& parameters,
+                     const Adam& adam, const data::Manifest& m) {
+  checkpoints::Checkpoint c;
+  c.step = step;
+  c.phase = "classifier";
+  c.config_hash = "classifier";
+  checkpoints::save_tensors(checkpoints::prefix::kClassifier, parameters, c.tensors);
+  adam.save(c.tensors);
+  checkpoints::write_counter(c.tensors, checkpoints::kClassifierChannels, m.element_shape[2]);
+  checkpoints::write_counter(c.tensors, checkpoints::kClassifierClasses, m.num_classes);
+  checkpoints::save_checkpoint(dir, c, {2, 0, {}});
+}
+
 }  // namespace
 
 double train_classifier(const ClassifierTraining& options) {
@@ -60,34 +89,13 @@ double train_classifier(const ClassifierTraining& options) {
   phase.beta1 = 0.9;
   phase.beta2 = 0.999;
   Adam adam(parameters, phase);
-  int64_t start = 0;
-  if (auto found = checkpoints::load_newest_valid(checkpoint_dir)) {
-    if (found->checkpoint.phase != "classifier")
-      throw UserError(found->path, "is not a classifier checkpoint",
-                      "an empty --out directory or one of `ocm classifier train`");
-    checkpoints::load_tensors(checkpoints::prefix::kClassifier, found->checkpoint.tensors,
-                              parameters, found->path);
-    adam.load(found->checkpoint.tensors, found->path);
-    start = found->checkpoint.step;
-    spdlog::info("resuming the classifier from {}", found->path);
-  }
+  const int64_t start = resume_classifier(checkpoint_dir, parameters, adam);
   data::GlobalBatchSampler sampler(dataset.size("train"), options.batch, options.seed);
   data::LoaderOptions loader_options;
   loader_options.start_step = start;
   loader_options.horizontal_flip = true;
   loader_options.seed = options.seed;
   data::Loader loader(dataset, sampler, loader_options);
-  auto save = [&](int64_t step) {
-    checkpoints::Checkpoint c;
-    c.step = step;
-    c.phase = "classifier";
-    c.config_hash = "classifier";
-    checkpoints::save_tensors(checkpoints::prefix::kClassifier, parameters, c.tensors);
-    adam.save(c.tensors);
-    checkpoints::write_counter(c.tensors, checkpoints::kClassifierChannels, m.element_shape[2]);
-    checkpoints::write_counter(c.tensors, checkpoints::kClassifierClasses, m.num_classes);
-    checkpoints::save_checkpoint(checkpoint_dir, c, {2, 0, {}});
-  };
   for (int64_t step = start; step < options.steps; ++step) {
     const data::Batch batch = loader.next();
     for (auto& p : net->parameters())
@@ -98,7 +106,7 @@ double train_classifier(const ClassifierTraining& options) {
     if ((step + 1) % 200 == 0 || step + 1 == options.steps) {
       spdlog::info("classifier step {}/{}  loss {:.4f}", step + 1, options.steps,
                    loss.item<double>());
-      save(step + 1);
+      save_classifier(checkpoint_dir, step + 1, parameters, adam, m);
     }
   }
   const double accuracy = test_accuracy(net, dataset);
