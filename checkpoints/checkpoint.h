@@ -31,11 +31,12 @@ struct Retention {
 
 // Note [atomic checkpoints]
 // A checkpoint is <dir>/ckpt-<step>.h5 plus its manifest <dir>/ckpt-<step>.json (file name,
-// size, sha256, step). The HDF5 file is written under a temporary name, fsynced and renamed;
-// then the manifest is written the same way; then <dir>/latest is replaced (same way) to name
-// it; then retention prunes older ones, manifest first. A crash at any instant therefore leaves
-// either the previous complete checkpoint as the newest one with a manifest, or the new one
-// complete: a file without a verified manifest is never loaded.
+// size, sha256, step). The HDF5 file is written through files::write_atomically (Note [atomic
+// write]: a temporary name, fsync, rename, fsync of the directory); then the manifest the same
+// way; then <dir>/latest is replaced the same way to name it; then retention prunes older ones,
+// manifest first. A crash at any instant therefore leaves either the previous complete
+// checkpoint as the newest one with a manifest, or the new one complete: a file without a
+// verified manifest is never loaded.
 
 // <dir>/ckpt-<step, 10 digits>.h5
 std::string checkpoint_path(const std::string& dir, int64_t step);
