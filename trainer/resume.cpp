@@ -19,8 +19,8 @@ namespace {
 // as if it had resumed from the end of the score phase. Every other model or diffusion key must
 // match.
 
-// Throws when the checkpoint's recorded config differs from `config` in more than model.head;
-// returns the head's difference as `ocm config` prints it, or "" when the head is the same.
+// The line that names the head's change (as `ocm config` prints it) when the checkpoint's recorded
+// config differs from `config` in model.head alone; otherwise throws, listing every difference.
 std::string head_difference(const checkpoints::Checkpoint& checkpoint, const Config& config,
                             const std::string& where) {
   std::optional<Config> recorded;
@@ -29,25 +29,20 @@ std::string head_difference(const checkpoints::Checkpoint& checkpoint, const Con
   } catch (const UserError&) {
   }
   std::vector<std::string> differences = {"(its recorded config cannot be read by this version)"};
-  std::string head;
   if (recorded) {
-    const std::vector<std::string> all = config_differences(*recorded, config, model_sections());
-    recorded->model.head = config.model.head;
     differences = config_differences(*recorded, config, model_sections());
-    if (differences.empty() && all.size() == 1)
-      head = all.front();
-    else if (differences.empty())
+    recorded->model.head = config.model.head;
+    if (!differences.empty() && config_differences(*recorded, config, model_sections()).empty())
+      return differences.front();  // the head's line: nothing else differs
+    if (differences.empty())
       differences = {"(its config hash differs, but no key does: another version wrote it)"};
   }
-  if (!differences.empty()) {
-    std::string listed;
-    for (const auto& line : differences)
-      listed += "\n  " + line;
-    throw UserError(where, "was written with different model or diffusion settings:" + listed,
-                    "the settings of the run that wrote it",
-                    "Resume with the original config, or choose a new run.dir for a new model.");
-  }
-  return head;
+  std::string listed;
+  for (const auto& line : differences)
+    listed += "\n  " + line;
+  throw UserError(where, "was written with different model or diffusion settings:" + listed,
+                  "the settings of the run that wrote it",
+                  "Resume with the original config, or choose a new run.dir for a new model.");
 }
 
 }  // namespace
