@@ -195,10 +195,7 @@ EvalResult nll_result(TrainedModel& model, const SamplingSetting& setting,
   const auto start = Clock::now();
   const int64_t count =
       request.nll_samples > 0 ? std::min(request.nll_samples, held_out.count) : held_out.count;
-  diffusion::EstimatorOptions estimator_options;
-  estimator_options.table = table;
-  estimator_options.c_scale = setting.cov_scale;
-  auto estimator = diffusion::make_estimator(setting.cov, *model.schedule, estimator_options);
+  auto estimator = estimator_of(setting, model, table);
   diffusion::LikelihoodOptions options;
   options.steps = setting.steps;
   options.trajectory = setting.trajectory;

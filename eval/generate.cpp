@@ -78,15 +78,21 @@ torch::Tensor to_uint8_images(const torch::Tensor& x) {
       .cpu();
 }
 
+std::unique_ptr<diffusion::CovarianceEstimator> estimator_of(
+    const SamplingSetting& setting, const TrainedModel& model,
+    const diffusion::AnalyticTable* table) {
+  diffusion::EstimatorOptions options;
+  options.probes = setting.probes;
+  options.table = table;
+  options.c_scale = setting.cov_scale;
+  return diffusion::make_estimator(setting.cov, *model.schedule, options);
+}
+
 void generate_batches(TrainedModel& model, const SamplingSetting& setting,
                       const diffusion::AnalyticTable* table, const std::vector<int64_t>& indices,
                       int64_t batch, uint64_t seed, const SampleBatchCallback& on_batch) {
   check_setting(setting, model);
-  diffusion::EstimatorOptions estimator_options;
-  estimator_options.probes = setting.probes;
-  estimator_options.table = table;
-  estimator_options.c_scale = setting.cov_scale;
-  auto estimator = diffusion::make_estimator(setting.cov, *model.schedule, estimator_options);
+  auto estimator = estimator_of(setting, model, table);
   diffusion::SamplerOptions options;
   options.kind = setting.sampler;
   options.eta = setting.eta;

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,11 @@ void check_setting(const SamplingSetting& setting, const TrainedModel& model);
 // each sample of a batch with the same arithmetic whatever the batch holds, so the bytes do not
 // depend on the batch size or on how many ranks share the work (tested). GPU convolution
 // algorithms may differ with the batch size; there the guarantee is up to float rounding.
+
+// The setting's covariance estimator; `table` is used by the analytic one.
+std::unique_ptr<diffusion::CovarianceEstimator> estimator_of(const SamplingSetting& setting,
+                                                             const TrainedModel& model,
+                                                             const diffusion::AnalyticTable* table);
 
 // Draws the samples of `indices` in batches of at most `batch`, with one covariance estimator
 // for all of them, and hands each batch to `on_batch` with the number of samples done so far.
