@@ -11,20 +11,12 @@
 #include <gtest/gtest.h>
 
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 
 namespace {
 
 class CliTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    workdir_ = std::filesystem::temp_directory_path() /
-               ("ocm-cli-test-" +
-                std::string(::testing::UnitTest::GetInstance()->current_test_info()->name()));
-    std::filesystem::remove_all(workdir_);
-    std::filesystem::create_directories(workdir_);
-  }
-  void TearDown() override { std::filesystem::remove_all(workdir_); }
-
   // Runs `ocm <args>` inside the work directory.
   ocm::test::Outcome ocm(const std::string& args) const {
     return ocm::test::run_command("cd '" + workdir_.string() + "' && " + std::string(OCM_BINARY) +
@@ -46,7 +38,8 @@ class CliTest : public ::testing::Test {
     return extra;
   }
 
-  std::filesystem::path workdir_;
+  ocm::test::TempDir tmp_{"ocm-cli-test"};
+  const std::filesystem::path workdir_ = tmp_.path();
 };
 
 TEST_F(CliTest, VersionNamesLibTorchAndBackends) {
@@ -78,80 +71,98 @@ TEST_F(CliTest, ShowPrintsTheResolvedConfigWithOverrides) {
   EXPECT_NE(out.output.find("schedule: \"cosine\""), std::string::npos) << out.output;
 }
 
+// A command line (after writing run.yaml, unless file_text is null) that must fail.
 struct BadInput {
   const char* name;
   const char* file_text;  // nullptr: no file is written
   const char* arguments;
   std::vector<const char*> message_parts;
 };
-
-TEST_F(CliTest, EveryBadInputExitsTwoNamingFileAndKeyAndWritesNothing) {
-  const std::vector<BadInput> cases = {
-      {"missing file", nullptr, "config show absent.yaml", {"absent.yaml", "cannot open"}},
-      {"empty file", "", "config show run.yaml", {"run.yaml", "empty"}},
-      {"syntax error",
-       "run:\n  seed: [1,\n",
-       "config show run.yaml",
-       {"run.yaml:", "syntax error"}},
-      {"unknown section",
-       "modle:\n  ch: 1\n",
-       "config show run.yaml",
-       {"run.yaml:1:1", "unknown section `modle`", "`model`"}},
-      {"unknown key",
-       "phases:\n  score:\n    stesp: 3\n",
-       "config show run.yaml",
-       {"run.yaml:3:5", "`stesp`", "Did you mean `steps`"}},
-      {"wrong type",
-       "log:\n  every: often\n",
-       "config show run.yaml",
-       {"run.yaml:2:10", "log.every", "`often`", "integer"}},
-      {"negative steps",
-       "phases:\n  ocm:\n    steps: -3\n",
-       "config show run.yaml",
-       {"run.yaml:3:12", "phases.ocm.steps", "-3", ">= 1"}},
-      {"--set without =",
-       "run:\n  seed: 1\n",
-       "config show run.yaml --set run.seed",
-       {"--set run.seed", "section.key=value"}},
-      {"--set unknown key",
-       "run:\n  seed: 1\n",
-       "config show run.yaml --set run.sede=3",
-       {"--set run.sede=3", "unknown key", "Did you mean `run.seed`"}},
-  };
-  for (const auto& c : cases) {
-    SCOPED_TRACE(c.name);
-    std::vector<std::string> inputs;
-    if (c.file_text != nullptr) {
-      write("run.yaml", c.file_text);
-      inputs.push_back("run.yaml");
-    }
-    const ocm::test::Outcome out = ocm(c.arguments);
-    EXPECT_EQ(out.exit_code, 2) << out.output;
-    for (const char* part : c.message_parts) {
-      EXPECT_NE(out.output.find(part), std::string::npos) << "missing '" << part << "' in:\n"
-                                                          << out.output;
-    }
-    EXPECT_NE(out.output.find("ocm: error: "), std::string::npos) << out.output;
-    // One paragraph, no backtrace or library noise.
-    EXPECT_EQ(out.output.find("terminate called"), std::string::npos) << out.output;
-    EXPECT_EQ(std::count(out.output.begin(), out.output.end(), '\n'), 1) << out.output;
-    EXPECT_TRUE(written_besides(inputs).empty());
-    std::filesystem::remove(workdir_ / "run.yaml");
-  }
+void PrintTo(const BadInput& bad, std::ostream* out) {
+  *out << bad.name;
 }
 
-TEST_F(CliTest, DataCommandsReportBadInputsAndWriteNothing) {
+class CliBadInput : public CliTest, public ::testing::WithParamInterface<BadInput> {};
+
+TEST_P(CliBadInput, ExitsTwoNamingFileAndKeyAndWritesNothing) {
+  const BadInput& c = GetParam();
+  std::vector<std::string> inputs;
+  if (c.file_text != nullptr) {
+    write("run.yaml", c.file_text);
+    inputs.push_back("run.yaml");
+  }
+  const ocm::test::Outcome out = ocm(c.arguments);
+  EXPECT_EQ(out.exit_code, 2) << out.output;
+  for (const char* part : c.message_parts) {
+    EXPECT_NE(out.output.find(part), std::string::npos) << "missing '" << part << "' in:\n"
+                                                        << out.output;
+  }
+  EXPECT_NE(out.output.find("ocm: error: "), std::string::npos) << out.output;
+  // One paragraph, no backtrace or library noise.
+  EXPECT_EQ(out.output.find("terminate called"), std::string::npos) << out.output;
+  EXPECT_EQ(std::count(out.output.begin(), out.output.end(), '\n'), 1) << out.output;
+  EXPECT_TRUE(written_besides(inputs).empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    , CliBadInput,
+    ::testing::Values(
+        BadInput{"MissingFile", nullptr, "config show absent.yaml", {"absent.yaml", "cannot open"}},
+        BadInput{"EmptyFile", "", "config show run.yaml", {"run.yaml", "empty"}},
+        BadInput{"SyntaxError",
+                 "run:\n  seed: [1,\n",
+                 "config show run.yaml",
+                 {"run.yaml:", "syntax error"}},
+        BadInput{"UnknownSection",
+                 "modle:\n  ch: 1\n",
+                 "config show run.yaml",
+                 {"run.yaml:1:1", "unknown section `modle`", "`model`"}},
+        BadInput{"UnknownKey",
+                 "phases:\n  score:\n    stesp: 3\n",
+                 "config show run.yaml",
+                 {"run.yaml:3:5", "`stesp`", "Did you mean `steps`"}},
+        BadInput{"WrongType",
+                 "log:\n  every: often\n",
+                 "config show run.yaml",
+                 {"run.yaml:2:10", "log.every", "`often`", "integer"}},
+        BadInput{"NegativeSteps",
+                 "phases:\n  ocm:\n    steps: -3\n",
+                 "config show run.yaml",
+                 {"run.yaml:3:12", "phases.ocm.steps", "-3", ">= 1"}},
+        BadInput{"SetWithoutEquals",
+                 "run:\n  seed: 1\n",
+                 "config show run.yaml --set run.seed",
+                 {"--set run.seed", "section.key=value"}},
+        BadInput{"SetUnknownKey",
+                 "run:\n  seed: 1\n",
+                 "config show run.yaml --set run.sede=3",
+                 {"--set run.sede=3", "unknown key", "Did you mean `run.seed`"}}),
+    [](const ::testing::TestParamInfo<BadInput>& info) { return std::string(info.param.name); });
+
+TEST_F(CliTest, DataPrepareOfAMissingSourceNamesTheFileAndWritesNothing) {
   const ocm::test::Outcome missing = ocm("data prepare mnist --source absent --out ds");
   EXPECT_EQ(missing.exit_code, 2) << missing.output;
   EXPECT_NE(missing.output.find("absent/train-images-idx3-ubyte.gz"), std::string::npos)
       << missing.output;
   EXPECT_TRUE(written_besides({}).empty());
+}
+
+TEST_F(CliTest, DataPrepareWithoutASourceIsAUserError) {
   const ocm::test::Outcome no_source = ocm("data prepare mnist --out ds");
   EXPECT_EQ(no_source.exit_code, 2) << no_source.output;
+}
+
+TEST_F(CliTest, DataPrepareOfAnUnknownDatasetIsAUserError) {
   EXPECT_EQ(ocm("data prepare cifar100 --out ds").exit_code, 2);
+}
+
+TEST_F(CliTest, DataVerifyOfAFolderWithoutAManifestNamesIt) {
   const ocm::test::Outcome not_a_dataset = ocm("data verify .");
   EXPECT_EQ(not_a_dataset.exit_code, 2) << not_a_dataset.output;
   EXPECT_NE(not_a_dataset.output.find("manifest.json"), std::string::npos) << not_a_dataset.output;
+}
+
+TEST_F(CliTest, DataInfoOfABrokenManifestSaysItIsNotJson) {
   write("manifest.json", "{\"format_version\": 1, \"kind\": \"images\"");
   const ocm::test::Outcome broken = ocm("data info .");
   EXPECT_EQ(broken.exit_code, 2) << broken.output;

@@ -1,11 +1,11 @@
 // `ocm sample`, `ocm eval` and `ocm stats` on a tiny trained run, with the bad inputs users
 // give them: each bad one exits 2 with a message and writes nothing.
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -18,6 +18,7 @@
 #include "eval/statistics.h"
 #include "tests/support/datasets.h"
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 
 namespace ocm {
 namespace {
@@ -34,16 +35,16 @@ int count_lines(const std::string& path) {
   return lines;
 }
 
-class EvalCli : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() {
+// What every test reads: a tiny trained run, its dataset and config, and two feature networks.
+// Made once, before the first test, and removed after the last.
+class TrainedRun : public ::testing::Environment {
+ public:
+  void SetUp() override {
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
-    root_ = files::join(files::temp_directory(), "ocm-eval-cli-" + std::to_string(getpid()));
-    files::remove_tree(root_);
-    files::create_directories(root_);
-    test::write_ramp_images(files::join(root_, "data"), 48, 16, 3);
-    std::ofstream(files::join(root_, "config.yaml")) << R"(
+    root_.emplace("ocm-eval-cli");
+    test::write_ramp_images(path("data"), 48, 16, 3);
+    std::ofstream(path("config.yaml")) << R"(
 model: {kind: unet, ch: 8, ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [], dropout: 0.0}
 phases:
   score: {steps: 4, batch_size: 8}
@@ -51,9 +52,9 @@ phases:
 checkpoint: {every: 4, keep_last: 5}
 log: {rank_files: false}
 )";
-    const Outcome trained = run_command(
-        std::string(OCM_BINARY) + " train " + files::join(root_, "config.yaml") +
-        " --set data.path=" + files::join(root_, "data") + " --set run.dir=" + run_dir());
+    const Outcome trained =
+        run_command(std::string(OCM_BINARY) + " train " + path("config.yaml") +
+                    " --set data.path=" + path("data") + " --set run.dir=" + path("run"));
     ASSERT_EQ(trained.exit_code, 0) << trained.output;
     // Feature networks with the Inception export's calling convention.
     torch::jit::Module features("Features");
@@ -61,107 +62,163 @@ log: {rank_files: false}
 def forward(self, x, return_features: bool = False):
     return torch.cat([x.float().mean(dim=[2, 3]), x.float().std(dim=[2, 3])], 1)
 )");
-    features.save(files::join(root_, "features.pt"));
+    features.save(path("features.pt"));
     torch::jit::Module scalar("Scalar");
     scalar.define(R"(
 def forward(self, x):
     return x.float().sum()
 )");
-    scalar.save(files::join(root_, "scalar.pt"));
+    scalar.save(path("scalar.pt"));
   }
-  static void TearDownTestSuite() { files::remove_tree(root_); }
+  void TearDown() override { root_.reset(); }
 
-  static std::string run_dir() { return files::join(root_, "run"); }
-  static std::string path(const std::string& name) { return files::join(root_, name); }
+  static std::string path(const std::string& name) { return root_->join(name); }
+  // `text` with each "{root}" replaced by the folder that holds all of the above.
+  static std::string expand(std::string text) {
+    for (size_t at = text.find("{root}"); at != std::string::npos; at = text.find("{root}", at))
+      text.replace(at, 6, root_->path());
+    return text;
+  }
+
+ private:
+  static std::optional<test::TempDir> root_;
+};
+
+std::optional<test::TempDir> TrainedRun::root_;
+const ::testing::Environment* const kTrainedRun =
+    ::testing::AddGlobalTestEnvironment(new TrainedRun);
+
+class EvalCli : public ::testing::Test {
+ protected:
+  static std::string run_dir() { return path("run"); }
+  static std::string path(const std::string& name) { return TrainedRun::path(name); }
   static Outcome ocm(const std::string& args) {
     return run_command(std::string(OCM_BINARY) + " " + args);
   }
-
-  static std::string root_;
+  // Where `ocm eval` of the run writes. EvalWritesTheGridAndAddsRowsOfOtherSettings leaves it
+  // behind, so every test that looks at it removes it first.
+  static std::string eval_dir() { return path("run/eval"); }
 };
 
-std::string EvalCli::root_;
-
-TEST_F(EvalCli, SampleWritesImagesAndAGridAndRefusesBadRequests) {
+TEST_F(EvalCli, SampleWritesImagesAndAGridAndNeverOverwrites) {
   Outcome out = ocm("sample " + run_dir() + " --cov ocm --steps 3 -n 10 --out " + path("s.h5") +
                     " --grid " + path("s.png"));
   ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_TRUE(files::is_regular_file(path("s.h5")));
   EXPECT_TRUE(files::is_regular_file(path("s.png")));
-
-  const std::string score_checkpoint = path("run/checkpoints/ckpt-0000000004.h5");
-  struct Bad {
-    std::string args;
-    std::string message;
-  };
-  const std::vector<Bad> bad = {
-      {score_checkpoint + " --cov ocm", "has no OCM head"},
-      {run_dir() + " --steps 1", "between 2 and N"},
-      {run_dir() + " --steps 0", "between 2 and N"},
-      {run_dir() + " -n 0", "asks for no samples"},
-      {run_dir() + " --cov wide", "not a covariance"},
-      {run_dir() + " --sampler ddim --cov fixed-large", "no DDIM form"},
-      {path("nothing-here"), "does not exist"},
-  };
-  for (const auto& b : bad) {
-    out = ocm("sample " + b.args + " --out " + path("bad.h5"));
-    EXPECT_EQ(out.exit_code, 2) << b.args << "\n" << out.output;
-    EXPECT_NE(out.output.find(b.message), std::string::npos) << b.args << "\n" << out.output;
-    EXPECT_FALSE(files::exists(path("bad.h5"))) << b.args;
-  }
   out = ocm("sample " + run_dir() + " -n 3 --out " + path("s.h5"));
   EXPECT_EQ(out.exit_code, 2) << out.output;  // never overwrites
-  out = run_command(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " sample " + run_dir() +
-                    " -n 1 --out " + path("bad.h5"));
+}
+
+// Arguments of a command ("{root}" stands for TrainedRun's folder) that must exit 2 with
+// `message` and write nothing.
+struct BadArguments {
+  std::string name;
+  std::string args;
+  std::string message;
+};
+void PrintTo(const BadArguments& bad, std::ostream* out) {
+  *out << bad.name << ": " << bad.args;
+}
+std::string name_of(const ::testing::TestParamInfo<BadArguments>& info) {
+  return info.param.name;
+}
+
+class EvalCliBadSample : public EvalCli, public ::testing::WithParamInterface<BadArguments> {};
+
+TEST_P(EvalCliBadSample, ExitsTwoWithAMessageAndWritesNothing) {
+  const std::string bad = path("bad-" + GetParam().name + ".h5");
+  const Outcome out = ocm("sample " + TrainedRun::expand(GetParam().args) + " --out " + bad);
+  EXPECT_EQ(out.exit_code, 2) << out.output;
+  EXPECT_NE(out.output.find(GetParam().message), std::string::npos) << out.output;
+  EXPECT_FALSE(files::exists(bad));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    , EvalCliBadSample,
+    ::testing::Values(
+        BadArguments{"ScoreCheckpointWithOcm",
+                     "{root}/run/checkpoints/ckpt-0000000004.h5 --cov ocm", "has no OCM head"},
+        BadArguments{"OneStep", "{root}/run --steps 1", "between 2 and N"},
+        BadArguments{"ZeroSteps", "{root}/run --steps 0", "between 2 and N"},
+        BadArguments{"NoSamples", "{root}/run -n 0", "asks for no samples"},
+        BadArguments{"UnknownCovariance", "{root}/run --cov wide", "not a covariance"},
+        BadArguments{"DdimWithFixedLarge", "{root}/run --sampler ddim --cov fixed-large",
+                     "no DDIM form"},
+        BadArguments{"MissingModel", "{root}/nothing-here", "does not exist"}),
+    name_of);
+
+TEST_F(EvalCli, SampleOfFewerImagesThanRanksIsRefused) {
+  const Outcome out = run_command(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " sample " +
+                                  run_dir() + " -n 1 --out " + path("bad.h5"));
   EXPECT_EQ(out.exit_code, 2) << out.output;
   EXPECT_NE(out.output.find("fewer than the 2 ranks"), std::string::npos) << out.output;
   EXPECT_FALSE(files::exists(path("bad.h5")));
 }
 
-TEST_F(EvalCli, EvalRefusesBadInputsWithoutWritingThenRunsTheGrid) {
-  const std::string eval_dir = path("run/eval");
-  eval::FeatureSums five(5);
-  five.add(torch::randn({10, 5}, torch::kFloat64));
-  eval::save_statistics(path("five.h5"), eval::statistics_of(five, "five", "five"));
-  std::ofstream(path("corrupt.h5")) << "definitely not HDF5";
-  const std::string grid =
-      " --steps 2,3 --sampler ddpm --cov fixed-small,ocm "
-      "--nll-samples 8 --batch 4";
-  struct Bad {
-    std::string args;
-    std::string message;
-  };
-  const std::vector<Bad> bad = {
-      {"--metric fd --features " + path("features.pt") + " --ref " + path("five.h5"),
-       "5-d statistics"},
-      {"--metric fd --features " + path("scalar.pt"), "shape [N, D]"},
-      {"--metric fd --features " + path("config.yaml"), "not a TorchScript file"},
-      {"--metric fd --features " + path("features.pt") + " --ref " + path("corrupt.h5"),
-       "not an HDF5 file"},
-      {"--metric fid --features " + path("features.pt"), "needs Inception features"},
-      {"--metric fd", "--features"},
-      {"--metric nll --steps 1", "between 2 and N"},
-      {"--metric fd --features " + path("features.pt") + " --num-samples 0", "too small"},
-      {"--metric nll --cov-scale -1", "--cov-scale"},
-  };
-  for (const auto& b : bad) {
-    const std::string count =
-        b.args.find("--num-samples") == std::string::npos ? " --num-samples 8" : "";
-    const Outcome out = ocm("eval " + run_dir() + grid + count + " " + b.args);
-    EXPECT_EQ(out.exit_code, 2) << b.args << "\n" << out.output;
-    EXPECT_NE(out.output.find(b.message), std::string::npos) << b.args << "\n" << out.output;
-    EXPECT_FALSE(files::exists(eval_dir)) << b.args;
+const std::string kGrid =
+    " --steps 2,3 --sampler ddpm --cov fixed-small,ocm "
+    "--nll-samples 8 --batch 4";
+
+class EvalCliBadEval : public EvalCli, public ::testing::WithParamInterface<BadArguments> {
+ protected:
+  static void SetUpTestSuite() {
+    eval::FeatureSums five(5);
+    five.add(torch::randn({10, 5}, torch::kFloat64));
+    eval::save_statistics(path("five.h5"), eval::statistics_of(five, "five", "five"));
+    std::ofstream(path("corrupt.h5")) << "definitely not HDF5";
   }
-  // Every setting skipped (fixed-large has no DDIM form): refused too, not an empty report.
+  void SetUp() override { files::remove_tree(eval_dir()); }
+};
+
+TEST_P(EvalCliBadEval, ExitsTwoWithAMessageAndWritesNothing) {
+  const std::string args = TrainedRun::expand(GetParam().args);
+  const std::string count =
+      args.find("--num-samples") == std::string::npos ? " --num-samples 8" : "";
+  const Outcome out = ocm("eval " + run_dir() + kGrid + count + " " + args);
+  EXPECT_EQ(out.exit_code, 2) << out.output;
+  EXPECT_NE(out.output.find(GetParam().message), std::string::npos) << out.output;
+  EXPECT_FALSE(files::exists(eval_dir()));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    , EvalCliBadEval,
+    ::testing::Values(
+        BadArguments{"ReferenceOfAnotherFeatureSize",
+                     "--metric fd --features {root}/features.pt --ref {root}/five.h5",
+                     "5-d statistics"},
+        BadArguments{"FeaturesThatAreNoMatrix", "--metric fd --features {root}/scalar.pt",
+                     "shape [N, D]"},
+        BadArguments{"FeaturesThatAreNoTorchScript", "--metric fd --features {root}/config.yaml",
+                     "not a TorchScript file"},
+        BadArguments{"ReferenceThatIsNoHdf5",
+                     "--metric fd --features {root}/features.pt --ref {root}/corrupt.h5",
+                     "not an HDF5 file"},
+        BadArguments{"FidWithoutInception", "--metric fid --features {root}/features.pt",
+                     "needs Inception features"},
+        BadArguments{"FdWithoutFeatures", "--metric fd", "--features"},
+        BadArguments{"OneStep", "--metric nll --steps 1", "between 2 and N"},
+        BadArguments{"ZeroSamples", "--metric fd --features {root}/features.pt --num-samples 0",
+                     "too small"},
+        BadArguments{"NegativeCovarianceScale", "--metric nll --cov-scale -1", "--cov-scale"}),
+    name_of);
+
+// Every setting skipped (fixed-large has no DDIM form): refused too, not an empty report.
+TEST_F(EvalCli, EvalWithEverySettingSkippedIsRefused) {
+  files::remove_tree(eval_dir());
   const Outcome none =
       ocm("eval " + run_dir() + " --steps 2 --sampler ddim --cov fixed-large --metric nll");
   EXPECT_EQ(none.exit_code, 2) << none.output;
   EXPECT_NE(none.output.find("no setting to evaluate"), std::string::npos) << none.output;
-  EXPECT_FALSE(files::exists(eval_dir));
+  EXPECT_FALSE(files::exists(eval_dir()));
+}
+
+TEST_F(EvalCli, EvalWritesTheGridAndAddsRowsOfOtherSettings) {
+  const std::string eval_dir = EvalCli::eval_dir();
+  files::remove_tree(eval_dir);
   const Outcome out =
-      run_command(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " eval " + run_dir() + grid +
+      run_command(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " eval " + run_dir() + kGrid +
                   " --num-samples 8 --metric fd,nll --features " + path("features.pt"));
-  ASSERT_EQ(out.exit_code, 0) << out.output;
   EXPECT_EQ(count_lines(files::join(eval_dir, "results.jsonl")), 8);  // 4 settings x 2 metrics
   for (const char* name : {"results.md", "fd.png", "nll.png", "grids/ddpm-ocm-K3.png",
                            "grids/ddpm-fixed-small-K2.png"}) {
@@ -210,8 +267,11 @@ TEST_F(EvalCli, StatsWritesAFileEvalAcceptsAndNeverOverwrites) {
   EXPECT_EQ(s.mean.size(0), 6);
   out = ocm("stats " + path("data") + " --features " + path("features.pt") + " --out " + stats);
   EXPECT_EQ(out.exit_code, 2) << out.output;
-  out = ocm("stats " + path("data") + " --features " + path("features.pt") + " --split val --out " +
-            path("val.h5"));
+}
+
+TEST_F(EvalCli, StatsOfASplitTheDatasetLacksIsRefusedAndWritesNothing) {
+  const Outcome out = ocm("stats " + path("data") + " --features " + path("features.pt") +
+                          " --split val --out " + path("val.h5"));
   EXPECT_EQ(out.exit_code, 2) << out.output;
   EXPECT_FALSE(files::exists(path("val.h5")));
 }

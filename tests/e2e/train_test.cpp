@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <optional>
 #include <random>
 #include <sstream>
 #include <string>
@@ -22,6 +23,7 @@
 #include "common/seeding.h"
 #include "data/dataset.h"
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 
 namespace ocm {
 namespace {
@@ -85,8 +87,8 @@ class TrainTest : public ::testing::Test {
     setenv("OMPI_ALLOW_RUN_AS_ROOT", "1", 1);
     setenv("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1", 1);
     setenv("OMPI_MCA_rmaps_base_oversubscribe", "1", 1);
-    data_ = files::join(files::temp_directory(), "ocm-train-test-data-" + std::to_string(getpid()));
-    files::remove_tree(data_);
+    data_dir_.emplace("ocm-train-test-data");
+    data_ = data_dir_->join("data");
     data::Manifest header;
     header.kind = "arrays";
     header.element_shape = {1, 8, 8};
@@ -100,14 +102,9 @@ class TrainTest : public ::testing::Test {
     writer.append("train", values.data(), nullptr, 48);
     writer.commit();
   }
-  static void TearDownTestSuite() { files::remove_tree(data_); }
+  static void TearDownTestSuite() { data_dir_.reset(); }
 
   void SetUp() override {
-    dir_ = files::join(files::temp_directory(),
-                       "ocm-train-test-" + std::to_string(getpid()) + "-" +
-                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    files::remove_tree(dir_);
-    files::create_directories(dir_);
     std::ofstream(files::join(dir_, "config.yaml")) << R"(
 run: {seed: 5}
 model: {kind: unet, ch: 8, ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions: [4],
@@ -120,7 +117,6 @@ log: {every: 1}
 dist: {threads: 1}
 )";
   }
-  void TearDown() override { files::remove_tree(dir_); }
 
   // `ocm train` of the test config into run directory `run`, with extra arguments.
   std::string train_command(const std::string& run, const std::string& extra = "",
@@ -174,10 +170,13 @@ dist: {threads: 1}
     return false;
   }
 
+  static std::optional<test::TempDir> data_dir_;
   static std::string data_;
-  std::string dir_;
+  test::TempDir tmp_{"ocm-train-test"};
+  const std::string dir_ = tmp_.path();
 };
 
+std::optional<test::TempDir> TrainTest::data_dir_;
 std::string TrainTest::data_;
 
 TEST_F(TrainTest, SignalStopsAllRanksWithACheckpointAndResumingIsBitwiseExact) {
@@ -367,13 +366,21 @@ TEST_F(TrainTest, AnotherHeadTrainsOnTheTrunkOfAFinishedRun) {
   expect_identical_final_checkpoints("complex", "complex-again");
 }
 
-TEST_F(TrainTest, BadInputsExitWithAUserErrorAndWriteNothing) {
+TEST_F(TrainTest, BatchThatRanksCannotShareExitsWithAUserErrorAndWritesNothing) {
   std::string output;
   EXPECT_EQ(train("uneven", "--set phases.score.batch_size=7", 2, &output), 2) << output;
   EXPECT_NE(output.find("2 ranks cannot share equally"), std::string::npos) << output;
   EXPECT_FALSE(files::exists(files::join(dir_, "uneven")));
+}
+
+TEST_F(TrainTest, MissingDatasetExitsWithAUserErrorAndWritesNothing) {
+  std::string output;
   EXPECT_EQ(train("nodata", "--set data.path=/nonexistent/data", 0, &output), 2) << output;
   EXPECT_FALSE(files::exists(files::join(dir_, "nodata")));
+}
+
+TEST_F(TrainTest, MissingResumeCheckpointExitsWithAUserError) {
+  std::string output;
   EXPECT_EQ(train("nodata", "--resume /nonexistent/ckpt-0000000004.h5", 0, &output), 2) << output;
 }
 

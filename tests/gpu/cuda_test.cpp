@@ -1,7 +1,6 @@
 // The CUDA path, on a machine with a GPU (label gpu; built only with a CUDA LibTorch): the NCCL
 // communicator, non-blocking host-to-device draws, bf16 autocast and channels-last against the
 // CPU's fp32 arithmetic, and a whole `ocm train` run on the GPU.
-#include <unistd.h>
 
 #include <fstream>
 #include <string>
@@ -20,6 +19,7 @@
 #include "diffusion/schedule.h"
 #include "dist/communicator.h"
 #include "tests/support/datasets.h"
+#include "tests/support/temp_dir.h"
 #include "trainer/metrics.h"
 #include "trainer/precision.h"
 #include "trainer/trainer.h"
@@ -175,9 +175,8 @@ std::vector<nlohmann::json> read_metrics(const std::string& run_dir) {
 }
 
 TEST_F(Cuda, TrainRunsBothPhasesInBf16ChannelsLastAndResumes) {
-  const std::string root =
-      files::join(files::temp_directory(), "ocm-cuda-test-" + std::to_string(getpid()));
-  files::remove_tree(root);
+  const test::TempDir tmp("ocm-cuda-test");
+  const std::string root = tmp.path();
   const std::string data = files::join(root, "data");
   test::write_ramp_images(data, 64, 0, 7);
   auto make = [&](const std::string& dir, int64_t score_steps) {
@@ -246,7 +245,6 @@ log: {every: 1, rank_files: false}
   std::printf("score weights: steps 4-6 moved them %.2e; resumed in fp32 ends %.2e away\n", moved,
               apart);
   EXPECT_LT(apart, 0.5 * moved);
-  files::remove_tree(root);
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 // Two ranks convert one image folder together; the result equals a one-process conversion.
 #include <mpi.h>
 #include <stb/stb_image_write.h>
-#include <unistd.h>
 
 #include <fstream>
 #include <numeric>
@@ -19,10 +18,8 @@ namespace {
 
 TEST(FolderConversion, TwoRanksWriteTheSameDatasetAsOne) {
   const auto& t = test::topology();
-  long long owner = static_cast<long long>(getpid());
-  MPI_Bcast(&owner, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
-  const std::string root =
-      files::join(files::temp_directory(), "ocm-folder-mpi-" + std::to_string(owner));
+  const test::SharedTempDir tmp("ocm-folder-mpi");
+  const std::string root = tmp.path();
   if (t.rank == 0) {
     for (int c = 0; c < 3; ++c) {
       files::create_directories(files::join(root, "src/class" + std::to_string(c)));
@@ -52,7 +49,6 @@ TEST(FolderConversion, TwoRanksWriteTheSameDatasetAsOne) {
     parallel.read("train", all, b.data(), lb.data());
     EXPECT_EQ(a, b);
     EXPECT_EQ(la, lb);
-    files::remove_tree(root);
   }
   MPI_Barrier(MPI_COMM_WORLD);
 }

@@ -1,5 +1,4 @@
 #include <mpi.h>
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -27,10 +26,8 @@ TEST(Topology, RanksAreDistinctAndLocalRanksComeFromTheNode) {
 
 TEST(Topology, EveryRankWritesItsOwnLogFile) {
   const auto& t = test::topology();
-  long long owner = static_cast<long long>(getpid());
-  MPI_Bcast(&owner, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
-  const auto dir =
-      std::filesystem::temp_directory_path() / ("ocm-mpi-log-" + std::to_string(owner)) / "logs";
+  const test::SharedTempDir tmp("ocm-mpi-log");
+  const std::filesystem::path dir = tmp.join("logs");
   init_logging({"info", t.rank, dir.string()});
   spdlog::info("hello from rank {}", t.rank);
   spdlog::default_logger()->flush();
@@ -48,8 +45,6 @@ TEST(Topology, EveryRankWritesItsOwnLogFile) {
   }
   MPI_Barrier(MPI_COMM_WORLD);
   spdlog::shutdown();
-  if (t.rank == 0)
-    std::filesystem::remove_all(dir.parent_path());
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <optional>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -26,6 +27,7 @@
 #include "data/dataset.h"
 #include "tests/support/datasets.h"
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
 
 namespace ocm {
 namespace {
@@ -49,8 +51,8 @@ class SlurmCluster : public ::testing::Test {
       ASSERT_EQ(installed.exit_code, 0) << "installing SLURM and munge needs root:\n"
                                         << installed.output;
     }
-    root_ = files::join(files::temp_directory(), "ocm-slurm-" + std::to_string(getpid()));
-    files::remove_tree(root_);
+    root_dir_.emplace("ocm-slurm");
+    root_ = root_dir_->path();
     for (const char* dir : {"state", "spool", "logs"})
       files::create_directories(files::join(root_, dir));
     if (shell("munge -n | unmunge").exit_code != 0) {
@@ -104,7 +106,7 @@ class SlurmCluster : public ::testing::Test {
       shell("pkill -x munged");
     std::this_thread::sleep_for(std::chrono::milliseconds(500));
     shell("umount " + files::join(root_, "readonly") + " 2>/dev/null");
-    files::remove_tree(root_);
+    root_dir_.reset();
   }
 
   static void write_dataset() {
@@ -147,6 +149,11 @@ dist: {threads: 1}
     return "";
   }
 
+  // Waits up to two minutes for `job` to reach `state`.
+  static bool finished(const std::string& job, const std::string& state) {
+    return wait_for([&] { return job_field(job, "JobState") == state; }, 120);
+  }
+
   static bool wait_for(const std::function<bool()>& condition, double seconds) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
     while (std::chrono::steady_clock::now() < deadline) {
@@ -157,10 +164,12 @@ dist: {threads: 1}
     return false;
   }
 
+  static std::optional<test::TempDir> root_dir_;
   static std::string root_;
   static bool started_munge_;
 };
 
+std::optional<test::TempDir> SlurmCluster::root_dir_;
 std::string SlurmCluster::root_;
 bool SlurmCluster::started_munge_ = false;
 
@@ -209,19 +218,17 @@ TEST_F(SlurmCluster, PreemptedTrainingRequeuesResumesAndMatchesThenEvalReports) 
 }
 
 // What issue 7 lists as the bad inputs of a cluster job: each fails with a clear message in the
-// job's log, and a job killed at its time limit leaves no checkpoint that is taken as valid
-// unless it verifies, so the same command resumes.
-TEST_F(SlurmCluster, BadInputsFailInTheLogAndATimeLimitLosesNoCheckpoint) {
-  const std::string config = files::join(root_, "config.yaml");
-  auto finished = [&](const std::string& job, const std::string& state) {
-    return wait_for([&] { return job_field(job, "JobState") == state; }, 120);
-  };
-
+// job's log (the next two tests), and a job killed at its time limit leaves no checkpoint that is
+// taken as valid unless it verifies, so the same command resumes (the third).
+TEST_F(SlurmCluster, MissingConfigFailsInTheLog) {
   const std::string missing = sbatch("launch/slurm/train.sbatch", root_ + "/missing.yaml");
   ASSERT_TRUE(finished(missing, "FAILED")) << job_field(missing, "JobState") << job_log(missing);
   EXPECT_NE(job_log(missing).find("missing.yaml does not exist on"), std::string::npos)
       << job_log(missing);
+}
 
+TEST_F(SlurmCluster, UnwritableRunDirectoryFailsInTheLog) {
+  const std::string config = files::join(root_, "config.yaml");
   const std::string readonly = files::join(root_, "readonly");
   files::create_directories(readonly);
   ASSERT_EQ(shell("mount -t tmpfs -o ro tmpfs " + readonly).exit_code, 0)
@@ -234,7 +241,10 @@ TEST_F(SlurmCluster, BadInputsFailInTheLogAndATimeLimitLosesNoCheckpoint) {
   EXPECT_NE(job_log(unwritable).find("Read-only file system"), std::string::npos)
       << job_log(unwritable);
   EXPECT_NE(job_log(unwritable).find("writable run directory (run.dir)"), std::string::npos);
+}
 
+TEST_F(SlurmCluster, ATimeLimitLosesNoCheckpoint) {
+  const std::string config = files::join(root_, "config.yaml");
   // The time limit without --signal: SLURM sends SIGTERM at the limit and SIGKILL KillWait later.
   const std::string script = files::join(root_, "no-signal.sbatch");
   ASSERT_EQ(shell("grep -v -- '--signal' " + std::string(OCM_SOURCE_DIR) +

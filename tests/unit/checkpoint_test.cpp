@@ -13,35 +13,31 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/user_error.h"
 
 namespace ocm::checkpoints {
 namespace {
 
+// A checkpoint of `step` whose tensors follow from the step.
+Checkpoint make(int64_t step) {
+  torch::manual_seed(step);
+  Checkpoint c;
+  c.step = step;
+  c.phase = step < 5 ? "score" : "ocm";
+  c.config_hash = "abc123";
+  c.world_size = 2;
+  c.tensors["model/conv_in.weight"] = torch::randn({4, 3, 3, 3});
+  c.tensors["ema/conv_in.weight"] = torch::randn({4, 3, 3, 3}, torch::kFloat64);
+  c.tensors["optimizer/step"] = torch::tensor(step);
+  c.tensors["optimizer/flags"] = torch::randint(0, 255, {7}, torch::kUInt8);
+  return c;
+}
+
 class CheckpointTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = files::join(files::temp_directory(),
-                       "ocm-checkpoint-test-" + std::to_string(::getpid()) + "-" +
-                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    files::remove_tree(dir_);
-  }
-  void TearDown() override { files::remove_tree(dir_); }
-
-  Checkpoint make(int64_t step) const {
-    torch::manual_seed(step);
-    Checkpoint c;
-    c.step = step;
-    c.phase = step < 5 ? "score" : "ocm";
-    c.config_hash = "abc123";
-    c.world_size = 2;
-    c.tensors["model/conv_in.weight"] = torch::randn({4, 3, 3, 3});
-    c.tensors["ema/conv_in.weight"] = torch::randn({4, 3, 3, 3}, torch::kFloat64);
-    c.tensors["optimizer/step"] = torch::tensor(step);
-    c.tensors["optimizer/flags"] = torch::randint(0, 255, {7}, torch::kUInt8);
-    return c;
-  }
-
-  std::string dir_;
+  test::TempDir tmp_{"ocm-checkpoint-test"};
+  const std::string dir_ = tmp_.join("checkpoints");  // not made: saving makes it
 };
 
 TEST_F(CheckpointTest, RoundTripIsBitwiseAndLatestNamesIt) {
@@ -90,12 +86,7 @@ TEST_F(CheckpointTest, DamagedOrUnmanifestedNewestFallsBackToThePreviousValidOne
   ASSERT_TRUE(found.has_value());
   EXPECT_EQ(found->path, second);
   EXPECT_EQ(found->checkpoint.step, 2);
-  try {
-    load_checkpoint(third);
-    FAIL() << "a damaged checkpoint loaded";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("sha256"), std::string::npos) << e.what();
-  }
+  test::expect_user_error([&] { load_checkpoint(third); }, {"sha256"});
   // A crash after the HDF5 rename but before the manifest: the file is never taken.
   ::unlink(files::join(dir_, "ckpt-0000000002.json").c_str());
   found = load_newest_valid(dir_);
@@ -107,8 +98,9 @@ TEST_F(CheckpointTest, DamagedOrUnmanifestedNewestFallsBackToThePreviousValidOne
 }
 
 // Runs only as the child of KilledWriterAlwaysLeavesALoadableCheckpoint: saves checkpoints of
-// growing steps into $OCM_CHECKPOINT_WRITER_DIR until it is killed.
-TEST_F(CheckpointTest, WriterChild) {
+// growing steps into $OCM_CHECKPOINT_WRITER_DIR until it is killed. Not a CheckpointTest: it
+// makes no directory of its own, which its killer would leave behind.
+TEST(CheckpointWriterChild, SavesUntilKilled) {
   const char* target = std::getenv("OCM_CHECKPOINT_WRITER_DIR");
   if (target == nullptr)
     GTEST_SKIP() << "runs only as the crash test's child";
@@ -131,7 +123,8 @@ TEST_F(CheckpointTest, KilledWriterAlwaysLeavesALoadableCheckpoint) {
     ASSERT_GE(child, 0);
     if (child == 0) {
       ::setenv("OCM_CHECKPOINT_WRITER_DIR", dir_.c_str(), 1);
-      ::execl(self, self, "--gtest_filter=CheckpointTest.WriterChild", static_cast<char*>(nullptr));
+      ::execl(self, self, "--gtest_filter=CheckpointWriterChild.SavesUntilKilled",
+              static_cast<char*>(nullptr));
       ::_exit(127);
     }
     // Once the first checkpoint is complete, kill at a different instant each time.

@@ -3,24 +3,24 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
 #include "common/error.h"
+#include "tests/support/user_error.h"
 
 namespace ocm {
 namespace {
 
-// Parses `text` and returns the UserError message, failing the test if nothing was thrown.
-std::string error_of(const std::string& text, const std::vector<std::string>& overrides = {}) {
-  try {
-    parse_config(text, "run.yaml", overrides);
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no UserError for:\n" << text;
-  return "";
+using test::expect_user_error;
+
+// Parsing `text` as run.yaml with `overrides`, as a body for expect_user_error.
+std::function<void()> parsing(const std::string& text,
+                              const std::vector<std::string>& overrides = {}) {
+  return [=] { parse_config(text, "run.yaml", overrides); };
 }
 
 TEST(Config, DefaultsComeFromTheSchema) {
@@ -45,108 +45,155 @@ TEST(Config, FileValuesReplaceDefaultsAndNestedSectionsWork) {
 }
 
 TEST(Config, UnknownKeyNamesFileLineAndClosestKey) {
-  const std::string message = error_of("phases:\n  score:\n    batch_size: 8\n    stpes: 10\n");
-  EXPECT_NE(message.find("run.yaml:4:5"), std::string::npos) << message;
-  EXPECT_NE(message.find("unknown key `stpes`"), std::string::npos) << message;
-  EXPECT_NE(message.find("phases.score"), std::string::npos) << message;
-  EXPECT_NE(message.find("Did you mean `steps`"), std::string::npos) << message;
+  expect_user_error(
+      parsing("phases:\n  score:\n    batch_size: 8\n    stpes: 10\n"),
+      {"run.yaml:4:5", "unknown key `stpes`", "phases.score", "Did you mean `steps`"});
+}
+
+TEST(Config, AnEmptyEvalSectionOfEarlierVersionsStillLoads) {
+  // Every config.yaml and checkpoint written before the section was retired ends with it.
+  const Config config = parse_config("run: {seed: 5}\neval: {}\n", "old.yaml");
+  EXPECT_EQ(config.run.seed, 5);
+  EXPECT_EQ(parse_config("eval:\n", "old.yaml").run.seed, default_config().run.seed);
+  EXPECT_EQ(to_yaml(config).find("\neval:"), std::string::npos);
+  test::expect_user_error([] { parse_config("eval: {steps: 5}\n", "new.yaml"); },
+                          {"new.yaml", "eval"});
 }
 
 TEST(Config, UnknownSectionSuggestsTheSection) {
-  const std::string message = error_of("diffusoin:\n  schedule: linear\n");
-  EXPECT_NE(message.find("run.yaml:1:1"), std::string::npos) << message;
-  EXPECT_NE(message.find("unknown section `diffusoin`"), std::string::npos) << message;
-  EXPECT_NE(message.find("Did you mean `diffusion`"), std::string::npos) << message;
+  expect_user_error(parsing("diffusoin:\n  schedule: linear\n"),
+                    {"run.yaml:1:1", "unknown section `diffusoin`", "Did you mean `diffusion`"});
 }
 
 TEST(Config, KeyInTheWrongSectionSaysWhereItBelongs) {
-  const std::string message = error_of("run:\n  steps: 10\n");
-  EXPECT_NE(message.find("`phases.score`"), std::string::npos) << message;
+  expect_user_error(parsing("run:\n  steps: 10\n"), {"`phases.score`"});
 }
 
-TEST(Config, WrongTypeNamesKeyValueAndType) {
-  const std::string message = error_of("phases:\n  score:\n    steps: ten\n");
-  EXPECT_NE(message.find("run.yaml:3:12"), std::string::npos) << message;
-  EXPECT_NE(message.find("phases.score.steps"), std::string::npos) << message;
-  EXPECT_NE(message.find("`ten`"), std::string::npos) << message;
-  EXPECT_NE(message.find("an integer"), std::string::npos) << message;
-  EXPECT_NE(error_of("phases:\n  score:\n    steps: 1.5\n").find("an integer"), std::string::npos);
-  EXPECT_NE(error_of("phases:\n  score:\n    steps: \"5\"\n").find("quoted"), std::string::npos);
-  EXPECT_NE(error_of("phases:\n  score:\n    steps: [1, 2]\n").find("a list"), std::string::npos);
-  EXPECT_NE(error_of("log:\n  rank_files: yes\n").find("true or false"), std::string::npos);
-  EXPECT_NE(error_of("phases:\n  score:\n    lr: .nan\n").find("finite"), std::string::npos);
-  EXPECT_NE(error_of("phases:\n  score:\n    steps:\n").find("nothing"), std::string::npos);
-}
-
-TEST(Config, OutOfRangeNamesKeyValueAndRange) {
-  const std::string message = error_of("phases:\n  score:\n    steps: -5\n");
-  EXPECT_NE(message.find("phases.score.steps"), std::string::npos) << message;
-  EXPECT_NE(message.find("-5"), std::string::npos) << message;
-  EXPECT_NE(message.find(">= 1"), std::string::npos) << message;
-  const std::string lr = error_of("phases:\n  ocm:\n    lr: 0\n");
-  EXPECT_NE(lr.find("in (0, 1]"), std::string::npos) << lr;
-  const std::string huge = error_of("phases:\n  ocm:\n    steps: 99999999999999999999\n");
-  EXPECT_NE(huge.find("64 bits"), std::string::npos) << huge;
-}
-
-TEST(Config, IntegerListsAreCheckedElementByElement) {
+TEST(Config, IntegerListsAreRead) {
   const Config config =
       parse_config("model:\n  ch_mult: [1, 2, 2]\n  attn_resolutions: []\n", "run.yaml");
   EXPECT_EQ(config.model.ch_mult, (std::vector<int64_t>{1, 2, 2}));
   EXPECT_TRUE(config.model.attn_resolutions.empty());
-  EXPECT_NE(error_of("model:\n  ch_mult: 2\n").find("a list of integers"), std::string::npos);
-  EXPECT_NE(error_of("model:\n  ch_mult: [1, two]\n").find("`two`"), std::string::npos);
-  const std::string range = error_of("model:\n  ch_mult: [1, 0]\n");
-  EXPECT_NE(range.find("model.ch_mult"), std::string::npos) << range;
-  EXPECT_NE(range.find("every element >= 1"), std::string::npos) << range;
 }
 
 TEST(Config, ChoiceListsOptionsAndGuesses) {
-  const std::string message = error_of("diffusion:\n  schedule: cosin\n");
-  EXPECT_NE(message.find("linear or cosine"), std::string::npos) << message;
-  EXPECT_NE(message.find("Did you mean `cosine`"), std::string::npos) << message;
-}
-
-TEST(Config, SyntaxErrorCarriesTheLine) {
-  const std::string message = error_of("run:\n  seed: 1\n  dir: [unclosed\n");
-  EXPECT_NE(message.find("run.yaml:"), std::string::npos) << message;
-  EXPECT_NE(message.find("YAML syntax error"), std::string::npos) << message;
-  EXPECT_NE(error_of("run:\n\tseed: 1\n").find("run.yaml:2:"), std::string::npos);
-}
-
-TEST(Config, EmptyAndNonMappingDocumentsAreRejected) {
-  EXPECT_NE(error_of("").find("empty"), std::string::npos);
-  EXPECT_NE(error_of("# only a comment\n").find("empty"), std::string::npos);
-  EXPECT_NE(error_of("- a\n- b\n").find("not a mapping"), std::string::npos);
-  EXPECT_NE(error_of("phases: 3\n").find("section `phases`"), std::string::npos);
+  expect_user_error(parsing("diffusion:\n  schedule: cosin\n"),
+                    {"linear or cosine", "Did you mean `cosine`"});
 }
 
 TEST(Config, DuplicateKeysAreRejected) {
-  const std::string message = error_of("run:\n  seed: 1\n  seed: 2\n");
-  EXPECT_NE(message.find("run.yaml:3:3"), std::string::npos) << message;
-  EXPECT_NE(message.find("twice"), std::string::npos) << message;
+  expect_user_error(parsing("run:\n  seed: 1\n  seed: 2\n"), {"run.yaml:3:3", "twice"});
 }
 
-TEST(Config, OverridesGoThroughTheSameChecks) {
+TEST(Config, OverridesSetValues) {
   const Config config =
       parse_config("run:\n  seed: 1\n", "run.yaml",
                    {"run.seed=7", "phases.ocm.lr=5e-5", "diffusion.schedule=cosine"});
   EXPECT_EQ(config.run.seed, 7);
   EXPECT_DOUBLE_EQ(config.phases.ocm.lr, 5e-5);
   EXPECT_EQ(config.diffusion.schedule, "cosine");
-
-  EXPECT_NE(error_of("run:\n  seed: 1\n", {"run.seed"}).find("section.key=value"),
-            std::string::npos);
-  const std::string unknown = error_of("run:\n  seed: 1\n", {"phases.score.step=3"});
-  EXPECT_NE(unknown.find("--set phases.score.step=3"), std::string::npos) << unknown;
-  EXPECT_NE(unknown.find("Did you mean `phases.score.steps`"), std::string::npos) << unknown;
-  const std::string range = error_of("run:\n  seed: 1\n", {"phases.score.steps=-1"});
-  EXPECT_NE(range.find("--set phases.score.steps=-1"), std::string::npos) << range;
-  EXPECT_NE(range.find(">= 1"), std::string::npos) << range;
-  EXPECT_NE(error_of("run:\n  seed: 1\n", {"phases.score=1"}).find("is a section"),
-            std::string::npos);
-  EXPECT_NE(error_of("run:\n  seed: 1\n", {"run.seed="}).find("nothing"), std::string::npos);
 }
+
+// A config (run.yaml's text and --set overrides) that parse_config refuses with a UserError
+// whose message holds every one of `parts`.
+struct BadConfig {
+  std::string name;
+  std::string text;
+  std::vector<std::string> overrides;
+  std::vector<std::string> parts;
+};
+void PrintTo(const BadConfig& bad, std::ostream* out) {
+  *out << bad.name;
+}
+std::string name_of(const ::testing::TestParamInfo<BadConfig>& info) {
+  return info.param.name;
+}
+
+class ConfigRejects : public ::testing::TestWithParam<BadConfig> {};
+
+TEST_P(ConfigRejects, NamingWhatIsWrong) {
+  expect_user_error(parsing(GetParam().text, GetParam().overrides), GetParam().parts);
+}
+
+// The key, the value and the type that was expected.
+INSTANTIATE_TEST_SUITE_P(
+    WrongType, ConfigRejects,
+    ::testing::Values(
+        BadConfig{"WordForAnInteger",
+                  "phases:\n  score:\n    steps: ten\n",
+                  {},
+                  {"run.yaml:3:12", "phases.score.steps", "`ten`", "an integer"}},
+        BadConfig{
+            "FractionForAnInteger", "phases:\n  score:\n    steps: 1.5\n", {}, {"an integer"}},
+        BadConfig{"QuotedInteger", "phases:\n  score:\n    steps: \"5\"\n", {}, {"quoted"}},
+        BadConfig{"ListForAnInteger", "phases:\n  score:\n    steps: [1, 2]\n", {}, {"a list"}},
+        BadConfig{"YesForABoolean", "log:\n  rank_files: yes\n", {}, {"true or false"}},
+        BadConfig{"NanForANumber", "phases:\n  score:\n    lr: .nan\n", {}, {"finite"}},
+        BadConfig{"NothingForAnInteger", "phases:\n  score:\n    steps:\n", {}, {"nothing"}}),
+    name_of);
+
+// The key, the value and the range.
+INSTANTIATE_TEST_SUITE_P(
+    OutOfRange, ConfigRejects,
+    ::testing::Values(BadConfig{"NegativeSteps",
+                                "phases:\n  score:\n    steps: -5\n",
+                                {},
+                                {"phases.score.steps", "-5", ">= 1"}},
+                      BadConfig{
+                          "ZeroLearningRate", "phases:\n  ocm:\n    lr: 0\n", {}, {"in (0, 1]"}},
+                      BadConfig{"StepsBeyond64Bits",
+                                "phases:\n  ocm:\n    steps: 99999999999999999999\n",
+                                {},
+                                {"64 bits"}}),
+    name_of);
+
+// Integer lists are checked element by element.
+INSTANTIATE_TEST_SUITE_P(
+    IntegerList, ConfigRejects,
+    ::testing::Values(
+        BadConfig{"ScalarForAList", "model:\n  ch_mult: 2\n", {}, {"a list of integers"}},
+        BadConfig{"WordElement", "model:\n  ch_mult: [1, two]\n", {}, {"`two`"}},
+        BadConfig{"ElementOutOfRange",
+                  "model:\n  ch_mult: [1, 0]\n",
+                  {},
+                  {"model.ch_mult", "every element >= 1"}}),
+    name_of);
+
+// YAML syntax errors carry the line.
+INSTANTIATE_TEST_SUITE_P(SyntaxError, ConfigRejects,
+                         ::testing::Values(BadConfig{"UnclosedList",
+                                                     "run:\n  seed: 1\n  dir: [unclosed\n",
+                                                     {},
+                                                     {"run.yaml:", "YAML syntax error"}},
+                                           BadConfig{
+                                               "Tab", "run:\n\tseed: 1\n", {}, {"run.yaml:2:"}}),
+                         name_of);
+
+// Empty documents and documents (or sections) that are not mappings.
+INSTANTIATE_TEST_SUITE_P(
+    Document, ConfigRejects,
+    ::testing::Values(BadConfig{"Empty", "", {}, {"empty"}},
+                      BadConfig{"OnlyAComment", "# only a comment\n", {}, {"empty"}},
+                      BadConfig{"List", "- a\n- b\n", {}, {"not a mapping"}},
+                      BadConfig{"ScalarSection", "phases: 3\n", {}, {"section `phases`"}}),
+    name_of);
+
+// --set overrides go through the same checks as the file, and the message names the --set.
+INSTANTIATE_TEST_SUITE_P(
+    Override, ConfigRejects,
+    ::testing::Values(
+        BadConfig{"WithoutEquals", "run:\n  seed: 1\n", {"run.seed"}, {"section.key=value"}},
+        BadConfig{"UnknownKey",
+                  "run:\n  seed: 1\n",
+                  {"phases.score.step=3"},
+                  {"--set phases.score.step=3", "Did you mean `phases.score.steps`"}},
+        BadConfig{"OutOfRange",
+                  "run:\n  seed: 1\n",
+                  {"phases.score.steps=-1"},
+                  {"--set phases.score.steps=-1", ">= 1"}},
+        BadConfig{"Section", "run:\n  seed: 1\n", {"phases.score=1"}, {"is a section"}},
+        BadConfig{"NoValue", "run:\n  seed: 1\n", {"run.seed="}, {"nothing"}}),
+    name_of);
 
 TEST(Config, PrintedConfigReadsBackToTheSameConfig) {
   const Config config = parse_config("run:\n  dir: \"runs/a \\\"quoted\\\" dir\"\n", "run.yaml",
@@ -160,12 +207,7 @@ TEST(Config, PrintedConfigReadsBackToTheSameConfig) {
 }
 
 TEST(Config, MissingFileIsAUserError) {
-  try {
-    load_config("/nonexistent/run.yaml");
-    FAIL() << "no error";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("/nonexistent/run.yaml"), std::string::npos);
-  }
+  expect_user_error([] { load_config("/nonexistent/run.yaml"); }, {"/nonexistent/run.yaml"});
 }
 
 }  // namespace

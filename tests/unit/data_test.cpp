@@ -15,43 +15,20 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/sha256.h"
 #include "data/converters.h"
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "data/sampler.h"
-#include "common/sha256.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/user_error.h"
 
 namespace ocm::data {
 namespace {
 
 const char* kFashionMnist = "/usr/share/datasets/fashion-mnist";
 
-class TempDir {
- public:
-  TempDir()
-      : path_(files::join(files::temp_directory(),
-                          "ocm-data-test-" + std::to_string(::getpid()) + "-" +
-                              ::testing::UnitTest::GetInstance()->current_test_info()->name())) {
-    files::remove_tree(path_);
-    files::create_directories(path_);
-  }
-  ~TempDir() { files::remove_tree(path_); }
-  std::string operator/(const std::string& name) const { return files::join(path_, name); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-std::string message_of(const std::function<void()>& body) {
-  try {
-    body();
-  } catch (const UserError& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no UserError";
-  return "";
-}
+using test::expect_user_error;
 
 // The whole decompressed content of a gzip file, read independently of the converter.
 std::vector<uint8_t> gunzip(const std::string& path) {
@@ -99,23 +76,24 @@ void write_idx_source(const std::string& dir, int n_train, int n_test) {
 }
 
 TEST(Sha256, KnownDigests) {
-  TempDir tmp;
-  std::ofstream(tmp / "empty").close();
-  std::ofstream(tmp / "abc") << "abc";
-  std::ofstream(tmp / "two-blocks") << "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-  EXPECT_EQ(sha256_file(tmp / "empty"),
+  test::TempDir tmp("ocm-data-test");
+  std::ofstream(tmp.join("empty")).close();
+  std::ofstream(tmp.join("abc")) << "abc";
+  std::ofstream(tmp.join("two-blocks"))
+      << "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+  EXPECT_EQ(sha256_file(tmp.join("empty")),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(sha256_file(tmp / "abc"),
+  EXPECT_EQ(sha256_file(tmp.join("abc")),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(sha256_file(tmp / "two-blocks"),
+  EXPECT_EQ(sha256_file(tmp.join("two-blocks")),
             "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
 TEST(FashionMnist, ShardsHoldTheIdxBytesExactly) {
   if (!files::exists(kFashionMnist))
     GTEST_SKIP() << "dataset-fashion-mnist is not installed (launch/setup.sh installs it)";
-  TempDir tmp;
-  const std::string out = tmp / "fashion";
+  test::TempDir tmp("ocm-data-test");
+  const std::string out = tmp.join("fashion");
   convert_idx("fashion-mnist", kFashionMnist, out,
               ShardLayout{8 << 20});  // several shards per split
   ASSERT_EQ(verify_dataset(out), 70000);
@@ -140,45 +118,58 @@ TEST(FashionMnist, ShardsHoldTheIdxBytesExactly) {
   }
 }
 
-TEST(IdxConverter, BadSourcesFailNamingTheFileAndLeaveNothing) {
-  TempDir tmp;
-  const std::string out = tmp / "out";
-  auto expect_failure = [&](const std::string& source, const std::string& part) {
-    const std::string message =
-        message_of([&] { convert_idx("mnist", source, out, ShardLayout{1 << 20}); });
-    EXPECT_NE(message.find(part), std::string::npos) << message;
+// Converting an MNIST-style source that is bad in one way fails naming the file and leaves
+// neither the output nor a partial one.
+class IdxConverterBadSource : public ::testing::Test {
+ protected:
+  void expect_failure(const std::string& source, const std::string& part) const {
+    expect_user_error([&] { convert_idx("mnist", source, out, ShardLayout{1 << 20}); }, {part});
     EXPECT_FALSE(files::exists(out));
     for (const auto& entry : files::list_directory(tmp.path())) {
       EXPECT_EQ(entry.name.find(".partial"), std::string::npos) << entry.name;
     }
-  };
-  write_idx_source(tmp / "good", 5, 3);
-  convert_idx("mnist", tmp / "good", out, ShardLayout{1 << 20});
+  }
+
+  test::TempDir tmp{"ocm-data-test"};
+  const std::string out = tmp.join("out");
+};
+
+TEST_F(IdxConverterBadSource, ExistingOutputIsRefused) {
+  write_idx_source(tmp.join("good"), 5, 3);
+  convert_idx("mnist", tmp.join("good"), out, ShardLayout{1 << 20});
   EXPECT_EQ(verify_dataset(out), 8);
-  const std::string exists =
-      message_of([&] { convert_idx("mnist", tmp / "good", out, ShardLayout{1 << 20}); });
-  EXPECT_NE(exists.find("already exists"), std::string::npos) << exists;
-  files::remove_tree(out);
+  expect_user_error([&] { convert_idx("mnist", tmp.join("good"), out, ShardLayout{1 << 20}); },
+                    {"already exists"});
+}
 
-  write_idx_source(tmp / "magic", 5, 3);
-  write_gzip(tmp / "magic/train-images-idx3-ubyte.gz", idx(1, {5}, std::vector<uint8_t>(5)));
-  expect_failure(tmp / "magic", "train-images-idx3-ubyte.gz");
+TEST_F(IdxConverterBadSource, WrongMagicNumber) {
+  write_idx_source(tmp.join("magic"), 5, 3);
+  write_gzip(tmp.join("magic/train-images-idx3-ubyte.gz"), idx(1, {5}, std::vector<uint8_t>(5)));
+  expect_failure(tmp.join("magic"), "train-images-idx3-ubyte.gz");
+}
 
-  write_idx_source(tmp / "count", 5, 3);
-  write_gzip(tmp / "count/t10k-labels-idx1-ubyte.gz", idx(1, {2}, {1, 2}));
-  expect_failure(tmp / "count", "t10k-labels-idx1-ubyte.gz: has 2 labels");
+TEST_F(IdxConverterBadSource, FewerLabelsThanImages) {
+  write_idx_source(tmp.join("count"), 5, 3);
+  write_gzip(tmp.join("count/t10k-labels-idx1-ubyte.gz"), idx(1, {2}, {1, 2}));
+  expect_failure(tmp.join("count"), "t10k-labels-idx1-ubyte.gz: has 2 labels");
+}
 
-  write_idx_source(tmp / "short", 5, 3);
+TEST_F(IdxConverterBadSource, FewerPixelsThanTheHeaderSays) {
+  write_idx_source(tmp.join("short"), 5, 3);
   std::vector<uint8_t> header_only = idx(3, {5, 4, 3}, std::vector<uint8_t>(10));
-  write_gzip(tmp / "short/train-images-idx3-ubyte.gz", header_only);
-  expect_failure(tmp / "short", "ends early");
+  write_gzip(tmp.join("short/train-images-idx3-ubyte.gz"), header_only);
+  expect_failure(tmp.join("short"), "ends early");
+}
 
-  write_idx_source(tmp / "truncated", 5, 3);
-  const std::string gz = tmp / "truncated/t10k-images-idx3-ubyte.gz";
+TEST_F(IdxConverterBadSource, TruncatedGzipFile) {
+  write_idx_source(tmp.join("truncated"), 5, 3);
+  const std::string gz = tmp.join("truncated/t10k-images-idx3-ubyte.gz");
   ASSERT_EQ(::truncate(gz.c_str(), files::file_size(gz) / 2), 0);
-  expect_failure(tmp / "truncated", "t10k-images-idx3-ubyte.gz");
+  expect_failure(tmp.join("truncated"), "t10k-images-idx3-ubyte.gz");
+}
 
-  expect_failure(tmp / "absent", "absent");
+TEST_F(IdxConverterBadSource, AbsentSourceFolder) {
+  expect_failure(tmp.join("absent"), "absent");
 }
 
 // A ustar member header for `name` of `size` bytes.
@@ -234,18 +225,18 @@ void write_cifar_tarball(const std::string& path,
 }
 
 TEST(Cifar10Converter, TarballAndFolderGiveTheRecordsAsHwcImages) {
-  TempDir tmp;
+  test::TempDir tmp("ocm-data-test");
   const auto batches = cifar_batches(3);
-  write_cifar_tarball(tmp / "cifar-10-binary.tar.gz", batches);
-  convert_cifar10(tmp / "cifar-10-binary.tar.gz", tmp / "from-tar", ShardLayout{});
-  files::create_directories(tmp / "extracted/cifar-10-batches-bin");
+  write_cifar_tarball(tmp.join("cifar-10-binary.tar.gz"), batches);
+  convert_cifar10(tmp.join("cifar-10-binary.tar.gz"), tmp.join("from-tar"), ShardLayout{});
+  files::create_directories(tmp.join("extracted/cifar-10-batches-bin"));
   for (const auto& [name, bytes] : batches) {
-    std::ofstream(tmp / ("extracted/cifar-10-batches-bin/" + name), std::ios::binary)
+    std::ofstream(tmp.join("extracted/cifar-10-batches-bin/" + name), std::ios::binary)
         .write(reinterpret_cast<const char*>(bytes.data()),
                static_cast<std::streamsize>(bytes.size()));
   }
-  convert_cifar10(tmp / "extracted", tmp / "from-folder", ShardLayout{});
-  for (const std::string& dir : {tmp / "from-tar", tmp / "from-folder"}) {
+  convert_cifar10(tmp.join("extracted"), tmp.join("from-folder"), ShardLayout{});
+  for (const std::string& dir : {tmp.join("from-tar"), tmp.join("from-folder")}) {
     EXPECT_EQ(verify_dataset(dir), 18);
     const Dataset dataset(dir);
     EXPECT_EQ(dataset.size("train"), 15);
@@ -261,31 +252,37 @@ TEST(Cifar10Converter, TarballAndFolderGiveTheRecordsAsHwcImages) {
         ASSERT_EQ(image[p * 3 + c], record[3073 + 1 + c * 1024 + p]) << p << " " << c;
     }
   }
-  auto bad = batches;
+}
+
+TEST(Cifar10Converter, BatchOfTheWrongSizeIsNamedAndNothingIsWritten) {
+  test::TempDir tmp("ocm-data-test");
+  auto bad = cifar_batches(3);
   bad["data_batch_3.bin"].pop_back();
-  write_cifar_tarball(tmp / "bad.tar.gz", bad);
-  const std::string size =
-      message_of([&] { convert_cifar10(tmp / "bad.tar.gz", tmp / "bad", ShardLayout{}); });
-  EXPECT_NE(size.find("data_batch_3.bin"), std::string::npos) << size;
-  EXPECT_NE(size.find("3073"), std::string::npos) << size;
-  EXPECT_FALSE(files::exists(tmp / "bad"));
-  auto missing = batches;
+  write_cifar_tarball(tmp.join("bad.tar.gz"), bad);
+  expect_user_error(
+      [&] { convert_cifar10(tmp.join("bad.tar.gz"), tmp.join("bad"), ShardLayout{}); },
+      {"data_batch_3.bin", "3073"});
+  EXPECT_FALSE(files::exists(tmp.join("bad")));
+}
+
+TEST(Cifar10Converter, MissingBatchIsNamed) {
+  test::TempDir tmp("ocm-data-test");
+  auto missing = cifar_batches(3);
   missing.erase("test_batch.bin");
-  write_cifar_tarball(tmp / "missing.tar.gz", missing);
-  EXPECT_NE(message_of([&] {
-              convert_cifar10(tmp / "missing.tar.gz", tmp / "bad", ShardLayout{});
-            }).find("test_batch.bin"),
-            std::string::npos);
-  const std::string truncated = tmp / "truncated.tar.gz";
-  {
-    std::ifstream from(tmp / "cifar-10-binary.tar.gz", std::ios::binary);
-    std::ofstream(truncated, std::ios::binary) << from.rdbuf();
-  }
+  write_cifar_tarball(tmp.join("missing.tar.gz"), missing);
+  expect_user_error(
+      [&] { convert_cifar10(tmp.join("missing.tar.gz"), tmp.join("bad"), ShardLayout{}); },
+      {"test_batch.bin"});
+}
+
+TEST(Cifar10Converter, TruncatedTarballIsReportedAndNothingIsWritten) {
+  test::TempDir tmp("ocm-data-test");
+  const std::string truncated = tmp.join("truncated.tar.gz");
+  write_cifar_tarball(truncated, cifar_batches(3));
   ASSERT_EQ(::truncate(truncated.c_str(), files::file_size(truncated) / 3), 0);
-  EXPECT_NE(
-      message_of([&] { convert_cifar10(truncated, tmp / "bad", ShardLayout{}); }).find("truncated"),
-      std::string::npos);
-  EXPECT_FALSE(files::exists(tmp / "bad"));
+  expect_user_error([&] { convert_cifar10(truncated, tmp.join("bad"), ShardLayout{}); },
+                    {"truncated"});
+  EXPECT_FALSE(files::exists(tmp.join("bad")));
 }
 
 // An 8x6 RGB image whose red channel is 10 * x, green is `green`, blue is the class index.
@@ -301,22 +298,28 @@ void write_test_png(const std::string& path, uint8_t green, uint8_t blue) {
   ASSERT_NE(stbi_write_png(path.c_str(), 8, 6, 3, pixels.data(), 8 * 3), 0);
 }
 
-TEST(FolderConverter, CropsResamplesLabelsBySubfolderAndSkipsUnreadableFiles) {
-  TempDir tmp;
+// An image folder in `src`: splits train (3 images per class) and val (1), classes cat and dog,
+// plus a broken .jpg and a file that is no image.
+void write_image_folder(const std::string& src) {
   for (const std::string split : {"train", "val"}) {
     for (const std::string cls : {"cat", "dog"}) {
-      files::create_directories(tmp / ("src/" + split + "/" + cls));
+      files::create_directories(files::join(src, split + "/" + cls));
       for (int i = 0; i < (split == "train" ? 3 : 1); ++i) {
-        write_test_png(tmp / ("src/" + split + "/" + cls + "/" + std::to_string(i) + ".png"),
+        write_test_png(files::join(src, split + "/" + cls + "/" + std::to_string(i) + ".png"),
                        static_cast<uint8_t>(100 + i), cls == "cat" ? 0 : 1);
       }
     }
   }
-  std::ofstream(tmp / "src/train/cat/broken.jpg") << "not a jpeg";
-  std::ofstream(tmp / "src/train/dog/notes.txt") << "ignored: not an image name";
-  convert_folder(tmp / "src", tmp / "out", 3, ShardLayout{});
-  ASSERT_EQ(verify_dataset(tmp / "out"), 8);
-  const Dataset dataset(tmp / "out");
+  std::ofstream(files::join(src, "train/cat/broken.jpg")) << "not a jpeg";
+  std::ofstream(files::join(src, "train/dog/notes.txt")) << "ignored: not an image name";
+}
+
+TEST(FolderConverter, CropsResamplesLabelsBySubfolderAndSkipsUnreadableFiles) {
+  test::TempDir tmp("ocm-data-test");
+  write_image_folder(tmp.join("src"));
+  convert_folder(tmp.join("src"), tmp.join("out"), 3, ShardLayout{});
+  ASSERT_EQ(verify_dataset(tmp.join("out")), 8);
+  const Dataset dataset(tmp.join("out"));
   EXPECT_EQ(dataset.manifest().num_classes, 2);
   EXPECT_EQ(dataset.size("train"), 6);  // broken.jpg skipped
   EXPECT_EQ(dataset.size("val"), 2);
@@ -335,17 +338,22 @@ TEST(FolderConverter, CropsResamplesLabelsBySubfolderAndSkipsUnreadableFiles) {
       EXPECT_EQ(row[2], labels[i]);
     }
   }
-  files::create_directories(tmp / "empty/a");
-  EXPECT_NE(message_of([&] {
-              convert_folder(tmp / "empty", tmp / "out2", 3, ShardLayout{});
-            }).find("no .jpg"),
-            std::string::npos);
-  EXPECT_NE(message_of([&] {
-              convert_folder(tmp / "src", tmp / "out3", 0, ShardLayout{});
-            }).find("--resolution"),
-            std::string::npos);
-  EXPECT_FALSE(files::exists(tmp / "out2"));
-  EXPECT_FALSE(files::exists(tmp / "out3"));
+}
+
+TEST(FolderConverter, FolderWithoutImagesIsRefusedAndNothingIsWritten) {
+  test::TempDir tmp("ocm-data-test");
+  files::create_directories(tmp.join("empty/a"));
+  expect_user_error([&] { convert_folder(tmp.join("empty"), tmp.join("out2"), 3, ShardLayout{}); },
+                    {"no .jpg"});
+  EXPECT_FALSE(files::exists(tmp.join("out2")));
+}
+
+TEST(FolderConverter, ZeroResolutionIsRefusedAndNothingIsWritten) {
+  test::TempDir tmp("ocm-data-test");
+  write_image_folder(tmp.join("src"));
+  expect_user_error([&] { convert_folder(tmp.join("src"), tmp.join("out3"), 0, ShardLayout{}); },
+                    {"--resolution"});
+  EXPECT_FALSE(files::exists(tmp.join("out3")));
 }
 
 // A version-1 .npy file with the given header dictionary and raw data.
@@ -363,14 +371,14 @@ void write_npy(const std::string& path, const std::string& dict, const void* dat
 }
 
 TEST(ArraysConverter, NpyAndHdf5ArraysBecomeFloat32Splits) {
-  TempDir tmp;
+  test::TempDir tmp("ocm-data-test");
   std::vector<double> values(7 * 2);
   for (size_t i = 0; i < values.size(); ++i)
     values[i] = 0.25 * static_cast<double>(i) - 1;
-  write_npy(tmp / "points.npy", "{'descr': '<f8', 'fortran_order': False, 'shape': (7, 2), }",
+  write_npy(tmp.join("points.npy"), "{'descr': '<f8', 'fortran_order': False, 'shape': (7, 2), }",
             values.data(), values.size() * 8);
-  convert_arrays(tmp / "points.npy", tmp / "from-npy", ShardLayout{});
-  const Dataset npy(tmp / "from-npy");
+  convert_arrays(tmp.join("points.npy"), tmp.join("from-npy"), ShardLayout{});
+  const Dataset npy(tmp.join("from-npy"));
   EXPECT_EQ(npy.manifest().element_shape, (std::vector<int64_t>{2}));
   std::vector<float> row(2);
   npy.read("train", {5}, row.data(), nullptr);
@@ -379,7 +387,7 @@ TEST(ArraysConverter, NpyAndHdf5ArraysBecomeFloat32Splits) {
 
   {
     const hid_t file =
-        H5Fcreate((tmp / "latents.h5").c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
+        H5Fcreate((tmp.join("latents.h5")).c_str(), H5F_ACC_EXCL, H5P_DEFAULT, H5P_DEFAULT);
     for (const auto& [name, n] : {std::pair<const char*, hsize_t>{"train", 5}, {"test", 3}}) {
       const hsize_t dims[3] = {n, 2, 2};
       std::vector<float> data(n * 4);
@@ -393,50 +401,82 @@ TEST(ArraysConverter, NpyAndHdf5ArraysBecomeFloat32Splits) {
     }
     H5Fclose(file);
   }
-  convert_arrays(tmp / "latents.h5", tmp / "from-h5", ShardLayout{});
-  EXPECT_EQ(verify_dataset(tmp / "from-h5"), 8);
-  const Dataset h5(tmp / "from-h5");
+  convert_arrays(tmp.join("latents.h5"), tmp.join("from-h5"), ShardLayout{});
+  EXPECT_EQ(verify_dataset(tmp.join("from-h5")), 8);
+  const Dataset h5(tmp.join("from-h5"));
   std::vector<float> latent(4);
   h5.read("test", {2}, latent.data(), nullptr);
   EXPECT_EQ(latent, (std::vector<float>{108, 109, 110, 111}));
-
-  const float three[3] = {1, 2, 3};
-  write_npy(tmp / "fortran.npy", "{'descr': '<f4', 'fortran_order': True, 'shape': (3,), }", three,
-            12);
-  EXPECT_NE(message_of([&] {
-              convert_arrays(tmp / "fortran.npy", tmp / "x", ShardLayout{});
-            }).find("Fortran"),
-            std::string::npos);
-  write_npy(tmp / "ints.npy", "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }", three,
-            12);
-  EXPECT_NE(message_of([&] {
-              convert_arrays(tmp / "ints.npy", tmp / "x", ShardLayout{});
-            }).find("float32"),
-            std::string::npos);
-  write_npy(tmp / "short.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }", three,
-            12);
-  EXPECT_NE(message_of([&] {
-              convert_arrays(tmp / "short.npy", tmp / "x", ShardLayout{});
-            }).find("truncated"),
-            std::string::npos);
-  const float nan[3] = {1, std::nanf(""), 3};
-  write_npy(tmp / "nan.npy", "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", nan, 12);
-  EXPECT_NE(
-      message_of([&] { convert_arrays(tmp / "nan.npy", tmp / "x", ShardLayout{}); }).find("NaN"),
-      std::string::npos);
-  std::ofstream(tmp / "text.dat") << "hello";
-  EXPECT_NE(message_of([&] {
-              convert_arrays(tmp / "text.dat", tmp / "x", ShardLayout{});
-            }).find("neither"),
-            std::string::npos);
-  EXPECT_FALSE(files::exists(tmp / "x"));
 }
 
-TEST(Dataset, FlippedByteMissingShardAndBadManifestsAreCaught) {
-  TempDir tmp;
-  write_idx_source(tmp / "src", 40, 10);
-  const std::string out = tmp / "ds";
-  convert_idx("mnist", tmp / "src", out, ShardLayout{12 * 16});  // 16 images per shard
+// An arrays source that convert_arrays refuses: `write` makes it as `file`, and the message says
+// `part`.
+struct BadArrays {
+  std::string name;
+  std::string file;
+  std::function<void(const std::string& path)> write;
+  std::string part;
+};
+void PrintTo(const BadArrays& bad, std::ostream* out) {
+  *out << bad.name;
+}
+
+class ArraysConverterBadSource : public ::testing::TestWithParam<BadArrays> {};
+
+TEST_P(ArraysConverterBadSource, IsRefusedNamingWhyAndNothingIsWritten) {
+  test::TempDir tmp("ocm-data-test");
+  const std::string source = tmp.join(GetParam().file);
+  GetParam().write(source);
+  expect_user_error([&] { convert_arrays(source, tmp.join("x"), ShardLayout{}); },
+                    {GetParam().part});
+  EXPECT_FALSE(files::exists(tmp.join("x")));
+}
+
+const float kThree[3] = {1, 2, 3};
+const float kWithNan[3] = {1, std::nanf(""), 3};
+
+INSTANTIATE_TEST_SUITE_P(
+    , ArraysConverterBadSource,
+    ::testing::Values(
+        BadArrays{"FortranOrder", "fortran.npy",
+                  [](const std::string& path) {
+                    write_npy(path, "{'descr': '<f4', 'fortran_order': True, 'shape': (3,), }",
+                              kThree, 12);
+                  },
+                  "Fortran"},
+        BadArrays{"Int32", "ints.npy",
+                  [](const std::string& path) {
+                    write_npy(path, "{'descr': '<i4', 'fortran_order': False, 'shape': (3,), }",
+                              kThree, 12);
+                  },
+                  "float32"},
+        BadArrays{"FewerValuesThanTheShape", "short.npy",
+                  [](const std::string& path) {
+                    write_npy(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (4,), }",
+                              kThree, 12);
+                  },
+                  "truncated"},
+        BadArrays{"NaN", "nan.npy",
+                  [](const std::string& path) {
+                    write_npy(path, "{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }",
+                              kWithNan, 12);
+                  },
+                  "NaN"},
+        BadArrays{"NeitherNpyNorHdf5", "text.dat",
+                  [](const std::string& path) { std::ofstream(path) << "hello"; }, "neither"}),
+    [](const ::testing::TestParamInfo<BadArrays>& info) { return info.param.name; });
+
+// A dataset converted from 40 + 10 MNIST-style images, 16 per shard.
+std::string write_sharded_dataset(const test::TempDir& tmp) {
+  write_idx_source(tmp.join("src"), 40, 10);
+  const std::string out = tmp.join("ds");
+  convert_idx("mnist", tmp.join("src"), out, ShardLayout{12 * 16});  // 16 images per shard
+  return out;
+}
+
+TEST(Dataset, FlippedByteThenMissingShardAreCaught) {
+  test::TempDir tmp("ocm-data-test");
+  const std::string out = write_sharded_dataset(tmp);
   const Manifest manifest = read_manifest(out);
   ASSERT_EQ(manifest.split("train", out).shards.size(), 3u);
   const std::string victim = out + "/" + manifest.split("train", out).shards[1].file;
@@ -449,45 +489,61 @@ TEST(Dataset, FlippedByteMissingShardAndBadManifestsAreCaught) {
     file.seekp(static_cast<std::streamoff>(files::file_size(victim) / 2));
     file.write(&byte, 1);
   }
-  const std::string flipped = message_of([&] { verify_dataset(out); });
-  EXPECT_NE(flipped.find(victim), std::string::npos) << flipped;
-  EXPECT_NE(flipped.find("sha256"), std::string::npos) << flipped;
+  expect_user_error([&] { verify_dataset(out); }, {victim, "sha256"});
   files::remove_tree(victim);
-  EXPECT_NE(message_of([&] { verify_dataset(out); }).find("is missing"), std::string::npos);
+  expect_user_error([&] { verify_dataset(out); }, {"is missing"});
+}
 
+// A manifest.json edit (the first `from` becomes `to`) that read_manifest refuses with a message
+// that says `part`.
+struct BadManifest {
+  std::string name;
+  std::string from;
+  std::string to;
+  std::string part;
+};
+void PrintTo(const BadManifest& bad, std::ostream* out) {
+  *out << bad.name;
+}
+
+class DatasetBadManifest : public ::testing::TestWithParam<BadManifest> {};
+
+TEST_P(DatasetBadManifest, IsRefusedNamingTheField) {
+  test::TempDir tmp("ocm-data-test");
+  const std::string out = write_sharded_dataset(tmp);
   std::string text;
   {
     std::ifstream in(out + "/manifest.json");
     text.assign(std::istreambuf_iterator<char>(in), {});
   }
-  auto with_manifest = [&](const std::string& from, const std::string& to) {
-    std::string changed = text;
-    const size_t at = changed.find(from);
-    EXPECT_NE(at, std::string::npos) << from;
-    changed.replace(at, from.size(), to);
-    std::ofstream(out + "/manifest.json") << changed;
-    return message_of([&] { read_manifest(out); });
-  };
-  EXPECT_NE(
-      with_manifest("\"count\": 40", "\"count\": 1000000000000000").find("splits.train.count"),
-      std::string::npos);
-  EXPECT_NE(with_manifest("    4,\n", "    -4,\n").find("element_shape"), std::string::npos);
-  EXPECT_NE(
-      with_manifest("\"file\": \"shard-00000.h5\"", "\"file\": \"../../etc/passwd\"").find("file"),
-      std::string::npos);
-  EXPECT_NE(with_manifest("\"format_version\": 1", "\"format_version\": 7").find("format_version"),
-            std::string::npos);
-  EXPECT_NE(with_manifest("{", "[").find("manifest.json"), std::string::npos);
+  const BadManifest& bad = GetParam();
+  const size_t at = text.find(bad.from);
+  EXPECT_NE(at, std::string::npos) << bad.from;
+  text.replace(at, bad.from.size(), bad.to);
+  std::ofstream(out + "/manifest.json") << text;
+  expect_user_error([&] { read_manifest(out); }, {bad.part});
 }
 
+INSTANTIATE_TEST_SUITE_P(
+    , DatasetBadManifest,
+    ::testing::Values(BadManifest{"HugeCount", "\"count\": 40", "\"count\": 1000000000000000",
+                                  "splits.train.count"},
+                      BadManifest{"NegativeElementShape", "    4,\n", "    -4,\n", "element_shape"},
+                      BadManifest{"ShardFileOutsideTheDataset", "\"file\": \"shard-00000.h5\"",
+                                  "\"file\": \"../../etc/passwd\"", "file"},
+                      BadManifest{"UnknownFormatVersion", "\"format_version\": 1",
+                                  "\"format_version\": 7", "format_version"},
+                      BadManifest{"NotAnObject", "{", "[", "manifest.json"}),
+    [](const ::testing::TestParamInfo<BadManifest>& info) { return info.param.name; });
+
 TEST(DatasetWriter, UncommittedWriterLeavesNothing) {
-  TempDir tmp;
+  test::TempDir tmp("ocm-data-test");
   Manifest header;
   header.kind = "arrays";
   header.dtype = "float32";
   header.element_shape = {2};
   {
-    DatasetWriter writer(tmp / "arrays", header);
+    DatasetWriter writer(tmp.join("arrays"), header);
     const float values[] = {1, 2, 3, 4};
     writer.append("train", values, nullptr, 2);
   }  // destroyed without commit, as when a conversion throws
@@ -525,10 +581,10 @@ TEST(Sampler, RankSlicesUnionToTheSingleRankBatchAcrossEpochs) {
 }
 
 TEST(Loader, BatchesAreDeterministicWorldSizeInvariantAndResumable) {
-  TempDir tmp;
-  write_idx_source(tmp / "src", 37, 5);
-  convert_idx("mnist", tmp / "src", tmp / "ds", ShardLayout{12 * 8});
-  const Dataset dataset(tmp / "ds");
+  test::TempDir tmp("ocm-data-test");
+  write_idx_source(tmp.join("src"), 37, 5);
+  convert_idx("mnist", tmp.join("src"), tmp.join("ds"), ShardLayout{12 * 8});
+  const Dataset dataset(tmp.join("ds"));
   const GlobalBatchSampler sampler(dataset.size("train"), 8, 3);
   auto run = [&](int rank, int world, int64_t start, int steps, int threads) {
     LoaderOptions options;

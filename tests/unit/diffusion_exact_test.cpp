@@ -130,7 +130,7 @@ TEST(Samplers, ExactCovarianceReproducesTheDataStdAndFixedSmallCollapses) {
 }
 
 // With eta = 1, lambda^2 is beta_tilde and the DDIM step is the DDPM step, mean and variance
-// (OCM.md section 6): the same draws must give the same samples, up to rounding.
+// (docs/maths.md section 6): the same draws must give the same samples, up to rounding.
 TEST(Samplers, DdimWithEtaOneIsDdpm) {
   GaussianMixture model = diagonal_gaussian({0.3, -0.1}, {0.2, 0.6});
   for (const std::string cov : {"fixed-small", "ocm"}) {

@@ -18,6 +18,8 @@
 #include "eval/features.h"
 #include "eval/statistics.h"
 #include "tests/support/gaussian_closed_form.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/user_error.h"
 
 namespace ocm::eval {
 namespace {
@@ -30,15 +32,21 @@ FeatureStatistics gaussian(const torch::Tensor& mean, const torch::Tensor& covar
 
 class EvalFiles : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = files::join(files::temp_directory(),
-                       "ocm-eval-test-" + std::to_string(getpid()) + "-" +
-                           ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    files::remove_tree(dir_);
-    files::create_directories(dir_);
+  // Statistics of 50 draws of 6 features, saved as stats.h5.
+  std::string save_six_feature_statistics(FeatureStatistics* saved = nullptr) const {
+    torch::manual_seed(2);
+    const torch::Tensor x = torch::randn({50, 6}, kDouble);
+    FeatureSums sums(6);
+    sums.add(x);
+    const FeatureStatistics s = statistics_of(sums, "net (sha256 abc)", "data train");
+    const std::string path = dir_.join("stats.h5");
+    save_statistics(path, s);
+    if (saved != nullptr)
+      *saved = s;
+    return path;
   }
-  void TearDown() override { files::remove_tree(dir_); }
-  std::string dir_;
+
+  test::TempDir dir_{"ocm-eval-test"};
 };
 
 TEST(FrechetDistance, OfASetWithItselfIsZero) {
@@ -77,45 +85,49 @@ TEST(FrechetDistance, MatchesClosedFormsOfTwoGaussians) {
   EXPECT_NEAR(frechet_distance(gaussian(mb, b), gaussian(ma, a)), closed, 1e-10);
 }
 
-TEST_F(EvalFiles, StatisticsFileRoundTripsAndBadFilesAreUserErrors) {
-  torch::manual_seed(2);
-  const torch::Tensor x = torch::randn({50, 6}, kDouble);
-  FeatureSums sums(6);
-  sums.add(x);
-  const FeatureStatistics s = statistics_of(sums, "net (sha256 abc)", "data train");
-  const std::string path = files::join(dir_, "stats.h5");
-  save_statistics(path, s);
+TEST_F(EvalFiles, StatisticsFileRoundTrips) {
+  FeatureStatistics s;
+  const std::string path = save_six_feature_statistics(&s);
   const FeatureStatistics back = load_statistics(path);
   EXPECT_TRUE(torch::equal(back.mean, s.mean));
   EXPECT_TRUE(torch::equal(back.covariance, s.covariance));
   EXPECT_EQ(back.count, 50);
   EXPECT_EQ(back.features, "net (sha256 abc)");
   EXPECT_EQ(back.source, "data train");
+}
 
-  EXPECT_THROW(load_statistics(files::join(dir_, "missing.h5")), UserError);
-  const std::string junk = files::join(dir_, "junk.h5");
+TEST_F(EvalFiles, MissingStatisticsFileIsAUserError) {
+  EXPECT_THROW(load_statistics(dir_.join("missing.h5")), UserError);
+}
+
+TEST_F(EvalFiles, StatisticsFileThatIsNotHdf5IsAUserError) {
+  const std::string junk = dir_.join("junk.h5");
   std::ofstream(junk) << "not hdf5";
   EXPECT_THROW(load_statistics(junk), UserError);
-  // A truncated file.
-  const std::string cut = files::join(dir_, "cut.h5");
+}
+
+TEST_F(EvalFiles, TruncatedStatisticsFileIsAUserError) {
+  const std::string path = save_six_feature_statistics();
+  const std::string cut = dir_.join("cut.h5");
   {
     std::ifstream in(path, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   }
   EXPECT_THROW(load_statistics(cut), UserError);
-  // Statistics of another feature size: the distance refuses, naming both.
-  FeatureSums other(4);
-  other.add(torch::randn({10, 4}, kDouble));
-  try {
-    frechet_distance(s, statistics_of(other, "other", "other set"));
-    FAIL() << "expected a UserError";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("4-dimensional"), std::string::npos) << e.what();
-  }
 }
 
-TEST_F(EvalFiles, TorchScriptFeatureNetworkIsLoadedRunAndChecked) {
+// Statistics of another feature size: the distance refuses, naming both.
+TEST_F(EvalFiles, DistanceBetweenStatisticsOfOtherSizesIsAUserError) {
+  FeatureStatistics s;
+  save_six_feature_statistics(&s);
+  FeatureSums other(4);
+  other.add(torch::randn({10, 4}, kDouble));
+  test::expect_user_error([&] { frechet_distance(s, statistics_of(other, "other", "other set")); },
+                          {"4-dimensional"});
+}
+
+TEST_F(EvalFiles, TorchScriptFeatureNetworkIsLoadedAndRun) {
   // A scripted module with the Inception export's calling convention: uint8 [N, 3, H, W] in.
   torch::jit::Module good("Features");
   good.define(R"(
@@ -125,7 +137,7 @@ def forward(self, x, return_features: bool = False):
         return torch.cat([y, y * 2.0], 1)
     return y
 )");
-  const std::string good_path = files::join(dir_, "features.pt");
+  const std::string good_path = dir_.join("features.pt");
   good.save(good_path);
   auto network = load_feature_network(good_path, {8, 8, 1}, torch::kCPU);
   torch::Tensor images = torch::zeros({3, 8, 8, 1}, torch::kUInt8);
@@ -137,21 +149,25 @@ def forward(self, x, return_features: bool = False):
   EXPECT_EQ(f[2][5].item<double>(), 510.0);
   EXPECT_EQ(network->metric(), "fd");  // not 2048-d Inception features
   EXPECT_NE(network->description().find("features.pt (sha256 "), std::string::npos);
+}
 
+TEST_F(EvalFiles, FeatureNetworkWithoutAFeatureMatrixIsAUserError) {
   torch::jit::Module flat("Flat");
   flat.define(R"(
 def forward(self, x):
     return x.float().sum()
 )");
-  const std::string flat_path = files::join(dir_, "flat.pt");
+  const std::string flat_path = dir_.join("flat.pt");
   flat.save(flat_path);
-  try {
-    load_feature_network(flat_path, {8, 8, 1}, torch::kCPU);
-    FAIL() << "expected a UserError";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find("shape [N, D]"), std::string::npos) << e.what();
-  }
-  const std::string junk = files::join(dir_, "junk.pt");
+  test::expect_user_error(
+      [&] {
+        load_feature_network(flat_path, {8, 8, 1}, torch::kCPU);
+      },
+      {"shape [N, D]"});
+}
+
+TEST_F(EvalFiles, FeatureFileThatIsNotTorchScriptIsAUserError) {
+  const std::string junk = dir_.join("junk.pt");
   std::ofstream(junk) << "not torchscript";
   EXPECT_THROW(load_feature_network(junk, {8, 8, 1}, torch::kCPU), UserError);
 }

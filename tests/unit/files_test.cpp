@@ -1,13 +1,13 @@
 #include "common/files.h"
 
-#include <unistd.h>
-
 #include <fstream>
 
 #include <gtest/gtest.h>
 
 #include "common/error.h"
 #include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/user_error.h"
 
 namespace ocm::files {
 namespace {
@@ -29,8 +29,8 @@ TEST(Files, PathPieces) {
 }
 
 TEST(Files, CreateListSizeAndRemoveATree) {
-  const std::string root = join(temp_directory(), "ocm-files-test-" + std::to_string(::getpid()));
-  remove_tree(root);
+  const test::TempDir tmp("ocm-files-test");
+  const std::string root = tmp.join("root");
   ASSERT_EQ(create_directories(join(root, "a/b/c")), "");
   EXPECT_TRUE(is_directory(join(root, "a/b/c")));
   std::ofstream(join(root, "a/z.txt")) << "12345";
@@ -51,23 +51,18 @@ TEST(Files, CreateListSizeAndRemoveATree) {
 }
 
 TEST(Files, AtomicWriteReplacesWholeFilesAndLeavesNoTemporary) {
-  const std::string root = join(temp_directory(), "ocm-atomic-test-" + std::to_string(::getpid()));
-  remove_tree(root);
-  ASSERT_EQ(create_directories(root), "");
-  const std::string path = join(root, "config.yaml");
+  const test::TempDir root("ocm-atomic-test");
+  const std::string path = root.join("config.yaml");
   write_text_atomically(path, "first\n");
   EXPECT_EQ(test::read_text(path), "first\n");
   write_text_atomically(path, "second, longer\n");
   EXPECT_EQ(test::read_text(path), "second, longer\n");
   EXPECT_FALSE(exists(path + ".tmp"));
-  remove_tree(root);
 }
 
 TEST(Files, AtomicWriteThatFailsKeepsTheOldFile) {
-  const std::string root = join(temp_directory(), "ocm-atomic-fail-" + std::to_string(::getpid()));
-  remove_tree(root);
-  ASSERT_EQ(create_directories(root), "");
-  const std::string path = join(root, "stats.h5");
+  const test::TempDir root("ocm-atomic-fail");
+  const std::string path = root.join("stats.h5");
   write_text_atomically(path, "complete\n");
   // A writer that dies half way: its partial temporary is removed, the old file stays.
   EXPECT_THROW(write_atomically(path,
@@ -79,16 +74,10 @@ TEST(Files, AtomicWriteThatFailsKeepsTheOldFile) {
   EXPECT_EQ(test::read_text(path), "complete\n");
   EXPECT_FALSE(exists(path + ".tmp"));
   // A writer that writes nothing cannot be synced: a UserError naming the file.
-  try {
-    write_atomically(path, [](const std::string&) {});
-    ADD_FAILURE() << "no error for a temporary that was never written";
-  } catch (const UserError& e) {
-    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
-  }
+  test::expect_user_error([&] { write_atomically(path, [](const std::string&) {}); }, {path});
   EXPECT_EQ(test::read_text(path), "complete\n");
   // A directory that does not exist: nothing to rename into.
-  EXPECT_THROW(write_text_atomically(join(root, "absent/x.json"), "{}"), UserError);
-  remove_tree(root);
+  EXPECT_THROW(write_text_atomically(root.join("absent/x.json"), "{}"), UserError);
 }
 
 }  // namespace
