@@ -17,6 +17,7 @@ struct CovarianceOptions {
   std::string model;
   int64_t count = 256;
   eval::CovarianceCheckRequest request;
+  double timeout = 0;
 };
 
 void print_rows(const std::vector<eval::CovarianceCheckRow>& rows) {
@@ -48,10 +49,12 @@ CommandRunner configure(CLI::App& command) {
   command.add_option("--probes", r.probes, "Rademacher probes of the Monte Carlo reference");
   command.add_option("--batch", r.batch, "Elements per forward pass on a rank");
   command.add_option("--seed", r.seed, "Seed of the noise and the probes");
+  add_timeout_option(command, o->timeout, "the run's dist.timeout_s");
   return [o]() {
     const EvalProcess process = start_eval_process();
     eval::TrainedModel model = eval::load_trained_model(o->model, process.device);
-    auto communicator = dist::make_cpu_communicator();
+    auto communicator =
+        dist::make_cpu_communicator(o->timeout > 0 ? o->timeout : model.config.dist.timeout_s);
     const eval::HeldOutElements held_out = eval::held_out_elements(model);
     if (o->count > held_out.count)
       throw UserError("-n " + std::to_string(o->count),

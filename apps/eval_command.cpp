@@ -13,6 +13,7 @@ namespace {
 struct EvalOptions {
   std::string model;
   eval::EvalRequest request;
+  double timeout = 0;
 };
 
 CommandRunner configure(CLI::App& command) {
@@ -51,10 +52,12 @@ CommandRunner configure(CLI::App& command) {
                   "Training elements behind each Analytic-DPM Gamma table (default 2048)")
       ->check(CLI::PositiveNumber);
   command.add_option("--seed", r.seed, "Seed of the samples and the bound's noise");
+  add_timeout_option(command, o->timeout, "the run's dist.timeout_s");
   return [o]() {
     const EvalProcess process = start_eval_process();
     eval::TrainedModel model = eval::load_trained_model(o->model, process.device);
-    auto communicator = dist::make_cpu_communicator();
+    auto communicator =
+        dist::make_cpu_communicator(o->timeout > 0 ? o->timeout : model.config.dist.timeout_s);
     eval::evaluate(model, o->request, *communicator);
     return 0;
   };

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <torch/types.h>
+#include <CLI/CLI.hpp>
 
 #include "dist/topology.h"
 
@@ -14,5 +15,9 @@ struct EvalProcess {
   torch::Device device;
 };
 EvalProcess start_eval_process(const std::string& log_level = "info");
+
+// --timeout: how long one collective may wait for the other ranks before the job is aborted
+// (Note [collective timeout]). 0, the default, means `fallback` (the run's dist.timeout_s).
+void add_timeout_option(CLI::App& command, double& seconds, const std::string& fallback);
 
 }  // namespace ocm::app

@@ -26,6 +26,16 @@ EvalProcess start_eval_process(const std::string& log_level) {
                : torch::Device(torch::kCPU)};
 }
 
+void add_timeout_option(CLI::App& command, double& seconds, const std::string& fallback) {
+  // The range of dist.timeout_s (common/config_schema.cpp).
+  command
+      .add_option("--timeout", seconds,
+                  "Seconds a collective may wait for the other ranks before the job is aborted "
+                  "(default: " +
+                      fallback + ")")
+      ->check(CLI::Range(0.001, 86400.0));
+}
+
 namespace {
 
 struct SampleOptions {
@@ -36,6 +46,7 @@ struct SampleOptions {
   int64_t batch = 256;
   std::string out;
   std::string grid;
+  double timeout = 0;
 };
 
 int run_sample(const SampleOptions& o) {
@@ -50,7 +61,8 @@ int run_sample(const SampleOptions& o) {
   const EvalProcess process = start_eval_process();
   eval::TrainedModel model = eval::load_trained_model(o.model, process.device);
   eval::check_setting(o.setting, model);
-  auto communicator = dist::make_cpu_communicator();
+  auto communicator =
+      dist::make_cpu_communicator(o.timeout > 0 ? o.timeout : model.config.dist.timeout_s);
   if (o.count < communicator->world_size())
     throw UserError("-n " + std::to_string(o.count),
                     "is fewer than the " + std::to_string(communicator->world_size()) + " ranks",
@@ -108,6 +120,7 @@ CommandRunner configure(CLI::App& command) {
       ->check(CLI::PositiveNumber);
   command.add_option("--out", o->out, "HDF5 file to write: images uint8 [N, H, W, C]");
   command.add_option("--grid", o->grid, "PNG grid of the first 64 samples");
+  add_timeout_option(command, o->timeout, "the run's dist.timeout_s");
   return [o]() { return run_sample(*o); };
 }
 

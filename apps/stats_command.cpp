@@ -23,6 +23,7 @@ struct StatsOptions {
   std::string split = "train";
   int64_t count = 0;
   int64_t batch = 256;
+  double timeout = 0;
 };
 
 int run_stats(const StatsOptions& o) {
@@ -36,7 +37,8 @@ int run_stats(const StatsOptions& o) {
   if (!m.splits.count(o.split))
     throw UserError("--split " + o.split, "is not a split of " + o.data, "train, val or test");
   auto network = eval::load_feature_network(o.features, m.element_shape, process.device);
-  auto communicator = dist::make_cpu_communicator();
+  auto communicator =
+      dist::make_cpu_communicator(o.timeout > 0 ? o.timeout : dist::kDefaultTimeoutSeconds);
   const int64_t available = dataset.size(o.split);
   const int64_t count = o.count > 0 ? std::min(o.count, available) : available;
   const eval::FeatureSums sums =
@@ -59,6 +61,7 @@ CommandRunner configure(CLI::App& command) {
   command.add_option("--split", o->split, "Split to describe");
   command.add_option("--count", o->count, "Use the first N elements (default: all)");
   command.add_option("--batch", o->batch, "Images per forward pass")->check(CLI::PositiveNumber);
+  add_timeout_option(command, o->timeout, "600");
   return [o]() { return run_stats(*o); };
 }
 

@@ -95,8 +95,9 @@ void check_size(const std::string& path, const Entry& e) {
 
 // The tensors sorted by offset must cover [0, data_bytes) exactly.
 void check_tiling(const std::string& path, std::vector<Entry>& entries, uint64_t data_bytes) {
-  std::sort(entries.begin(), entries.end(),
-            [](const Entry& a, const Entry& b) { return a.begin < b.begin; });
+  std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+    return a.begin != b.begin ? a.begin < b.begin : a.end < b.end;  // an empty one first
+  });
   uint64_t position = 0;
   for (const Entry& e : entries) {
     if (e.begin != position)
@@ -175,12 +176,18 @@ SafetensorsFile read_safetensors(const std::string& path) {
   const uint64_t data_start = 8 + header_bytes;
   check_tiling(path, entries, static_cast<uint64_t>(file_bytes) - data_start);
   for (const Entry& e : entries) {
-    torch::Tensor tensor = torch::empty(e.shape, torch::TensorOptions().dtype(e.scalar));
+    // BOOL bytes are read as uint8 and checked: a bool holding another value is undefined.
+    const bool boolean = e.scalar == torch::kBool;
+    torch::Tensor tensor =
+        torch::empty(e.shape, torch::TensorOptions().dtype(boolean ? torch::kUInt8 : e.scalar));
     in.seekg(static_cast<std::streamoff>(data_start + e.begin));
     if (!in.read(static_cast<char*>(tensor.data_ptr()),
                  static_cast<std::streamsize>(e.end - e.begin)))
       throw UserError(path + ": tensor `" + e.name + "`", "cannot be read", "an intact file");
-    out.tensors[e.name] = tensor;
+    if (boolean && tensor.numel() > 0 && tensor.max().item<uint8_t>() > 1)
+      throw UserError(path + ": tensor `" + e.name + "`", "holds a BOOL byte other than 0 or 1",
+                      "bytes 0 and 1");
+    out.tensors[e.name] = boolean ? tensor.to(torch::kBool) : tensor;
   }
   return out;
 }

@@ -99,15 +99,14 @@ void sync(const std::string& path) {
 
 namespace {
 
-// fsync of a file or directory that must succeed: "" on success, else the strerror text.
-std::string sync_checked(const std::string& path) {
+// fsync of a file or directory: 0 on success, else the errno of the open or the fsync.
+int sync_checked(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0)
-    return std::strerror(errno);
-  const bool synced = ::fsync(fd) == 0;
-  const int error = errno;
+    return errno;
+  const int error = ::fsync(fd) == 0 ? 0 : errno;
   ::close(fd);
-  return synced ? "" : std::strerror(error);
+  return error;
 }
 
 [[noreturn]] void fail_write(const std::string& path, const std::string& temporary,
@@ -128,16 +127,18 @@ void write_atomically(const std::string& path,
     ::unlink(temporary.c_str());
     throw;
   }
-  std::string error = sync_checked(temporary);
-  if (!error.empty())
-    fail_write(path, temporary, "fsync: " + error);
+  if (const int error = sync_checked(temporary))
+    fail_write(path, temporary, std::string("fsync: ") + std::strerror(error));
   if (::rename(temporary.c_str(), path.c_str()) != 0)
     fail_write(path, temporary, std::string("rename: ") + std::strerror(errno));
-  error = sync_checked(parent(path));
-  if (!error.empty())
-    throw UserError(parent(path),
-                    "could not be synced after renaming " + filename(path) + " (" + error + ")",
-                    "a writable directory");
+  // Some filesystems (FUSE, CIFS) cannot fsync a directory at all and say so with EINVAL; the
+  // rename is then as durable as they make it. Any other failure is an error.
+  const int error = sync_checked(parent(path));
+  if (error != 0 && error != EINVAL && error != ENOTSUP && error != ENOSYS)
+    throw UserError(
+        parent(path),
+        "could not be synced after renaming " + filename(path) + " (" + std::strerror(error) + ")",
+        "a writable directory");
 }
 
 void write_text_atomically(const std::string& path, const std::string& text) {
@@ -145,7 +146,7 @@ void write_text_atomically(const std::string& path, const std::string& text) {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
     out.write(text.data(), static_cast<std::streamsize>(text.size()));
     if (!out.flush())
-      fail_write(path, temporary, std::strerror(errno));
+      fail_write(path, temporary, errno != 0 ? std::strerror(errno) : "the stream failed");
   });
 }
 

@@ -36,8 +36,10 @@ void sync(const std::string& path);
 // analytic tables) is written the same way: into `<path>.tmp`, which is fsynced, renamed onto
 // `path`, and then the directory is fsynced so the rename itself survives a crash. A reader
 // therefore sees either the old file or the complete new one, never a torn one. `write` fills
-// the temporary path (any library may do it: HDF5, stb, a stream). On any failure the temporary
-// file is removed and UserError names `path` and the cause; an existing `path` is left as it was.
+// the temporary path (any library may do it: HDF5, stb, a stream). When writing, the fsync or
+// the rename fails, the temporary file is removed, UserError names `path` and the cause, and an
+// existing `path` is left as it was. A directory that cannot be fsynced after the rename is an
+// error too, except on filesystems that do not support it (EINVAL, ENOTSUP, ENOSYS).
 void write_atomically(const std::string& path,
                       const std::function<void(const std::string&)>& write);
 void write_text_atomically(const std::string& path, const std::string& text);

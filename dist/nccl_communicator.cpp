@@ -1,4 +1,5 @@
 #include "dist/nccl_communicator.h"
+#include "dist/watchdog.h"
 
 #include <cuda_runtime.h>
 #include <nccl.h>
@@ -67,7 +68,8 @@ ncclDataType_t nccl_type(const torch::Tensor& tensor) {
 // ranks) and then the whole job, with a message naming what failed.
 class Nccl : public Communicator {
  public:
-  Nccl(int device, double timeout_seconds) : device_(device), timeout_(timeout_seconds) {
+  Nccl(int device, double timeout_seconds)
+      : device_(device), timeout_(timeout_seconds), barrier_watchdog_(timeout_seconds) {
 #if OCM_HAVE_MPI
     int initialized = 0;
     MPI_Initialized(&initialized);
@@ -126,6 +128,8 @@ class Nccl : public Communicator {
   }
 
   void barrier() override {
+    // The MPI barrier is not an NCCL collective, so the monitor does not see it.
+    auto armed = barrier_watchdog_.arm("a barrier");
     check_cuda(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
 #if OCM_HAVE_MPI
     if (world_ > 1 && MPI_Barrier(MPI_COMM_WORLD) != MPI_SUCCESS)
@@ -223,6 +227,7 @@ class Nccl : public Communicator {
 
   int device_;
   std::chrono::duration<double> timeout_;
+  Watchdog barrier_watchdog_;
   int rank_ = 0;
   int world_ = 1;
   ncclComm_t comm_ = nullptr;

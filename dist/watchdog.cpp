@@ -24,7 +24,7 @@ Watchdog::~Watchdog() {
 Watchdog::Armed Watchdog::arm(const std::string& what) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    armed_ = true;
+    ++armed_;
     what_ = what;
     deadline_ = std::chrono::steady_clock::now() +
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout_);
@@ -35,22 +35,23 @@ Watchdog::Armed Watchdog::arm(const std::string& what) {
 
 void Watchdog::disarm() {
   std::lock_guard<std::mutex> lock(mutex_);
-  armed_ = false;
+  --armed_;
 }
 
 void Watchdog::watch() {
   std::unique_lock<std::mutex> lock(mutex_);
   while (!stopping_) {
-    if (!armed_) {
+    if (armed_ == 0) {
       changed_.wait(lock);
       continue;
     }
     const auto deadline = deadline_;
     if (changed_.wait_until(lock, deadline,
-                            [&] { return stopping_ || !armed_ || deadline_ != deadline; }))
+                            [&] { return stopping_ || armed_ == 0 || deadline_ != deadline; }))
       continue;
     spdlog::critical(
-        "{} did not complete within {:.0f} s (dist.timeout_s): another rank has stalled or died. "
+        "{} did not complete within {:.0f} s (dist.timeout_s, or --timeout): another rank has "
+        "stalled or died. "
         "Aborting the job; rerun the same command to resume from the last checkpoint.",
         what_, timeout_.count());
     spdlog::default_logger()->flush();

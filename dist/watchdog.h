@@ -43,7 +43,7 @@ class Watchdog {
   std::chrono::duration<double> timeout_;
   std::mutex mutex_;
   std::condition_variable changed_;
-  bool armed_ = false;
+  int armed_ = 0;  // arms not yet released; the newest one's deadline and label apply
   bool stopping_ = false;
   std::string what_;
   std::chrono::steady_clock::time_point deadline_;

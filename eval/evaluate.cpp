@@ -146,12 +146,34 @@ Reference load_reference(const EvalRequest& request, const TrainedModel& model,
   return r;
 }
 
+// One analytic table per trajectory and K, estimated on first use.
+class AnalyticTables {
+ public:
+  AnalyticTables(TrainedModel& model, dist::Communicator& communicator, int64_t samples)
+      : model_(model), communicator_(communicator), samples_(samples) {}
+  const diffusion::AnalyticTable* of(const SamplingSetting& s) {
+    if (s.cov != "analytic")
+      return nullptr;
+    const std::string key = s.trajectory + std::to_string(s.steps);
+    if (!tables_.count(key))
+      tables_[key] = analytic_table(model_, s, communicator_, samples_);
+    return &tables_[key];
+  }
+
+ private:
+  TrainedModel& model_;
+  dist::Communicator& communicator_;
+  int64_t samples_;
+  std::map<std::string, diffusion::AnalyticTable> tables_;
+};
+
 // The Frechet distance of one setting's samples to the reference; rank 0 writes its grid.
 EvalResult frechet_result(TrainedModel& model, const SamplingSetting& setting,
-                          const diffusion::AnalyticTable* table, const Reference& reference,
+                          AnalyticTables& tables, const Reference& reference,
                           const EvalRequest& request, dist::Communicator& communicator,
                           const std::string& grid_path) {
   const auto start = Clock::now();
+  const diffusion::AnalyticTable* table = tables.of(setting);
   const std::vector<int64_t> mine =
       share_of(request.num_samples, communicator.rank(), communicator.world_size());
   FeatureSums sums(reference.network->dim());
@@ -189,13 +211,13 @@ EvalResult frechet_result(TrainedModel& model, const SamplingSetting& setting,
 
 // Bits/dim of the K-step bound with the setting's covariance; reported under ddpm, since the
 // bound does not depend on the sampler.
-EvalResult nll_result(TrainedModel& model, const SamplingSetting& setting,
-                      const diffusion::AnalyticTable* table, const HeldOutElements& held_out,
-                      const EvalRequest& request, dist::Communicator& communicator) {
+EvalResult nll_result(TrainedModel& model, const SamplingSetting& setting, AnalyticTables& tables,
+                      const HeldOutElements& held_out, const EvalRequest& request,
+                      dist::Communicator& communicator) {
   const auto start = Clock::now();
   const int64_t count =
       request.nll_samples > 0 ? std::min(request.nll_samples, held_out.count) : held_out.count;
-  auto estimator = estimator_of(setting, model, table);
+  auto estimator = estimator_of(setting, model, tables.of(setting));
   diffusion::LikelihoodOptions options;
   options.steps = setting.steps;
   options.trajectory = setting.trajectory;
@@ -209,27 +231,6 @@ EvalResult nll_result(TrainedModel& model, const SamplingSetting& setting,
           bpd.mean,          count,       seconds_since(start), held_out.description, 0.0,
           setting.cov_scale, request.seed};
 }
-
-// One analytic table per trajectory and K, estimated on first use.
-class AnalyticTables {
- public:
-  AnalyticTables(TrainedModel& model, dist::Communicator& communicator, int64_t samples)
-      : model_(model), communicator_(communicator), samples_(samples) {}
-  const diffusion::AnalyticTable* of(const SamplingSetting& s) {
-    if (s.cov != "analytic")
-      return nullptr;
-    const std::string key = s.trajectory + std::to_string(s.steps);
-    if (!tables_.count(key))
-      tables_[key] = analytic_table(model_, s, communicator_, samples_);
-    return &tables_[key];
-  }
-
- private:
-  TrainedModel& model_;
-  dist::Communicator& communicator_;
-  int64_t samples_;
-  std::map<std::string, diffusion::AnalyticTable> tables_;
-};
 
 // Creates <run>/eval/grids on rank 0, once every input has been checked.
 std::string prepare_eval_directory(const TrainedModel& model, dist::Communicator& communicator) {
@@ -290,7 +291,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
   const std::string seed_suffix = request.seed == 0 ? "" : "-seed" + std::to_string(request.seed);
   if (wants_frechet(request)) {
     for (const auto& s : settings)
-      record(frechet_result(model, s, tables.of(s), reference, request, communicator,
+      record(frechet_result(model, s, tables, reference, request, communicator,
                             files::join(dir, "grids/" + s.name() + seed_suffix + ".png")));
   }
   if (wants(request, "nll")) {
@@ -298,7 +299,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
     std::set<std::string> done;  // the bound depends on the covariance and K, not the sampler
     for (const auto& s : settings) {
       if (s.cov != "ocm-mc" && done.insert(s.cov + std::to_string(s.steps)).second)
-        record(nll_result(model, s, tables.of(s), held_out, request, communicator));
+        record(nll_result(model, s, tables, held_out, request, communicator));
     }
   }
   if (communicator.rank() == 0 && !results.empty()) {

@@ -125,11 +125,27 @@ INSTANTIATE_TEST_SUITE_P(
             R"({"x": {"dtype": "F64", "shape": [4294967296, 4294967296], "data_offsets": [0, 16]}})",
             kFour,
             {"`x`", "too large"}},
+        BadFile{"BoolThatIsNeitherZeroNorOne",
+                R"({"x": {"dtype": "BOOL", "shape": [4], "data_offsets": [0, 4]}})",
+                raw<uint8_t>({0, 1, 2, 1}),
+                {"`x`", "BOOL byte other than 0 or 1"}},
         BadFile{"MetadataNotStrings",
                 R"({"__metadata__": {"epoch": 3}})",
                 "",
                 {"__metadata__.epoch", "not a string"}}),
     [](const ::testing::TestParamInfo<BadFile>& info) { return std::string(info.param.name); });
+
+TEST(Safetensors, AnEmptyTensorMaySitAtTheOffsetOfTheNextOne) {
+  // The format's writer places empty tensors where they fall; "x" sorts after "a" by name.
+  const test::TempDir dir("ocm-safetensors-empty");
+  write_file(dir.join("e.safetensors"),
+             R"({"x": {"dtype": "F64", "shape": [0], "data_offsets": [0, 0]},
+                 "a": {"dtype": "BOOL", "shape": [2], "data_offsets": [0, 2]}})",
+             raw<uint8_t>({1, 0}));
+  const SafetensorsFile file = read_safetensors(dir.join("e.safetensors"));
+  EXPECT_EQ(file.tensors.at("x").numel(), 0);
+  EXPECT_TRUE(torch::equal(file.tensors.at("a"), torch::tensor({true, false})));
+}
 
 TEST(Safetensors, HeaderLongerThanTheFileIsRefusedBeforeAllocating) {
   const test::TempDir dir("ocm-safetensors-long");
