@@ -2,12 +2,27 @@
 
 #include <unistd.h>
 
+#include <utility>
+
 #include <spdlog/spdlog.h>
 
 #include "common/error.h"
 #include "dist/topology.h"
 
 namespace ocm::dist {
+
+namespace {
+
+thread_local std::string current_purpose;
+
+}  // namespace
+
+CollectivePurpose::CollectivePurpose(std::string purpose)
+    : outer_(std::exchange(current_purpose, std::move(purpose))) {}
+
+CollectivePurpose::~CollectivePurpose() {
+  current_purpose = std::move(outer_);
+}
 
 Watchdog::Watchdog(double timeout_seconds)
     : timeout_(timeout_seconds), thread_([this] { watch(); }) {}
@@ -25,7 +40,7 @@ Watchdog::Armed Watchdog::arm(const std::string& what) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
     ++armed_;
-    what_ = what;
+    what_ = current_purpose.empty() ? what : what + " (" + current_purpose + ")";
     deadline_ = std::chrono::steady_clock::now() +
                 std::chrono::duration_cast<std::chrono::steady_clock::duration>(timeout_);
   }

@@ -16,6 +16,20 @@ namespace ocm::dist {
 // (abort_processes, then _exit) with kExitTimeout. One armed wait at a time: a communicator's
 // blocking calls come from one thread, one after another. The NCCL communicator watches its
 // own collectives the same way, with ncclCommAbort (dist/nccl_communicator.cpp).
+// While it lives, says what the calling thread's collectives are for; a timeout names it beside
+// the collective ("a barrier (after the stop checkpoint) did not complete ..."). Nested ones
+// restore the outer purpose when they end.
+class CollectivePurpose {
+ public:
+  explicit CollectivePurpose(std::string purpose);
+  ~CollectivePurpose();
+  CollectivePurpose(const CollectivePurpose&) = delete;
+  CollectivePurpose& operator=(const CollectivePurpose&) = delete;
+
+ private:
+  std::string outer_;
+};
+
 class Watchdog {
  public:
   explicit Watchdog(double timeout_seconds);

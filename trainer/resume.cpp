@@ -7,6 +7,7 @@
 
 #include "checkpoints/layout.h"
 #include "common/error.h"
+#include "dist/watchdog.h"
 
 namespace ocm::trainer {
 namespace {
@@ -78,6 +79,7 @@ std::optional<checkpoints::Found> choose_checkpoint(Run& run, const std::string&
   }
   if (run.world == 1)
     return found;
+  const dist::CollectivePurpose purpose("choosing the checkpoint to resume from");
   torch::Tensor step = torch::tensor({chosen}, torch::kInt64).to(run.device);
   run.communicator.broadcast(step, 0);
   chosen = step.cpu().item<int64_t>();

@@ -7,6 +7,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "dist/watchdog.h"
 #include "trainer/precision.h"
 #include "trainer/trainer.h"
 
@@ -104,6 +105,7 @@ void prepare_run_directory(Run& run) {
     files::write_text_atomically(files::join(dir, "config.yaml"), run.config_yaml);
     run.metrics = std::make_unique<MetricsLog>(files::join(dir, "metrics.jsonl"));
   }
+  const dist::CollectivePurpose purpose("after preparing the run directory");
   run.communicator.barrier();
 }
 

@@ -10,6 +10,7 @@
 #include "common/seeding.h"
 #include "common/sha256.h"
 #include "diffusion/random.h"
+#include "dist/watchdog.h"
 #include "trainer/precision.h"
 #include "trainer/stop_request.h"
 
@@ -64,6 +65,7 @@ StepStats train_step(Run& run, Phase& phase, dist::GradientReducer& reducer,
                    static_cast<uint64_t>(step), static_cast<uint64_t>(run.rank), 0xd09}));
   const torch::Tensor local_loss = accumulate_gradients(run, phase, reducer, batch, step, poison);
   const auto reduce_start = std::chrono::steady_clock::now();
+  const dist::CollectivePurpose purpose("the gradients of step " + std::to_string(step));
   reducer.finish();
   // The averaged gradient is the same on every rank, so its squared norm, summed over the ranks
   // with the loss and the stop flags, comes back as world times itself.
@@ -101,6 +103,7 @@ void check_identical_parameters(Run& run, const Phase& phase, int64_t step) {
   torch::Tensor digest = torch::empty({static_cast<int64_t>(mine.size())}, torch::kUInt8);
   std::memcpy(digest.data_ptr(), mine.data(), mine.size());
   digest = digest.to(run.device);
+  const dist::CollectivePurpose purpose("the parameter check at step " + std::to_string(step));
   run.communicator.broadcast(digest, 0);
   digest = digest.cpu();
   const std::string reference(static_cast<const char*>(digest.data_ptr()), mine.size());

@@ -13,6 +13,7 @@
 #include "data/loader.h"
 #include "data/sampler.h"
 #include "dist/reducer.h"
+#include "dist/watchdog.h"
 #include "trainer/metrics.h"
 #include "trainer/phase.h"
 #include "trainer/resume.h"
@@ -118,6 +119,7 @@ TrainResult run_phase(Run& run, Phase& phase, int64_t start) {
     if (completed % run.config.checkpoint.every == 0 || completed == phase.end || stats.stop)
       save_phase(run, phase, completed);
     if (stats.stop) {
+      const dist::CollectivePurpose purpose("after the stop checkpoint");
       run.communicator.barrier();
       spdlog::info("stopped after step {} on request; rerun the same command to resume", completed);
       return TrainResult::kStopped;

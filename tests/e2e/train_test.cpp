@@ -313,6 +313,8 @@ TEST_F(TrainTest, AStalledRankAbortsTheJobAfterTheTimeout) {
   unsetenv("OCM_FAULT");
   EXPECT_EQ(code, 4) << output;
   EXPECT_NE(output.find("did not complete within 2 s"), std::string::npos) << output;
+  // Rank 0 waits in step 3's gradient all-reduce; the message says so (dist::CollectivePurpose).
+  EXPECT_NE(output.find("(the gradients of step 3)"), std::string::npos) << output;
 }
 
 TEST_F(TrainTest, NonFiniteGradientSkipsTheStepOnEveryRankAndTooManyAbort) {
