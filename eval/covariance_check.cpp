@@ -57,7 +57,7 @@ class Check {
 
   // Gamma_t of Analytic-DPM from the same elements, in a first pass: the scalar c_t it gives is
   // what every element's analytic KL term uses. Adds the dimensions and the eps^2 sums.
-  void sum_eps_squared(const Reader& read, torch::Tensor& sums) const {
+  void sum_eps_squared(const ElementReader& read, torch::Tensor& sums) const {
     torch::NoGradGuard no_grad;
     for (const auto& chunk : batches_) {
       const torch::Tensor x0 = read(chunk);
@@ -80,7 +80,7 @@ class Check {
   }
 
   // The second pass: every estimator's c_t, the realised error and the KL terms, per step.
-  void sum_comparisons(const Reader& read, const std::vector<double>& analytic_c,
+  void sum_comparisons(const ElementReader& read, const std::vector<double>& analytic_c,
                        torch::Tensor& sums) const {
     for (const auto& chunk : batches_) {
       const torch::Tensor x0 = read(chunk);
@@ -192,7 +192,7 @@ std::vector<CovarianceCheckRow> Check::rows(const torch::Tensor& sums, double di
 
 std::vector<CovarianceCheckRow> check_covariance(diffusion::DenoisingModel& model,
                                                  const diffusion::Schedule& schedule, int64_t count,
-                                                 const Reader& read,
+                                                 const ElementReader& read,
                                                  const CovarianceCheckRequest& request,
                                                  dist::Communicator& communicator) {
   if (request.steps < 2 || request.probes < 1 || count < 1 || request.batch < 1)

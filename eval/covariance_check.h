@@ -11,11 +11,9 @@
 #include "diffusion/model.h"
 #include "diffusion/schedule.h"
 #include "dist/communicator.h"
+#include "eval/trained_model.h"
 
 namespace ocm::eval {
-
-// Elements at the given indices as model input (x0).
-using Reader = std::function<torch::Tensor(const std::vector<int64_t>&)>;
 
 struct CovarianceCheckRequest {
   int64_t steps = 10;   // the K-step linear trajectory whose steps t -> s are checked
@@ -51,7 +49,7 @@ struct CovarianceCheckRow {
 // sums are added across ranks. `read(indices)` returns those elements as x0.
 std::vector<CovarianceCheckRow> check_covariance(diffusion::DenoisingModel& model,
                                                  const diffusion::Schedule& schedule, int64_t count,
-                                                 const Reader& read,
+                                                 const ElementReader& read,
                                                  const CovarianceCheckRequest& request,
                                                  dist::Communicator& communicator);
 

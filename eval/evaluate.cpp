@@ -248,9 +248,8 @@ std::string prepare_eval_directory(const TrainedModel& model, dist::Communicator
 
 BpdResult mean_bpd(diffusion::DenoisingModel& model, diffusion::CovarianceEstimator& estimator,
                    const diffusion::Schedule& schedule, const diffusion::LikelihoodOptions& options,
-                   int64_t count,
-                   const std::function<torch::Tensor(const std::vector<int64_t>&)>& read,
-                   int64_t batch, uint64_t seed, dist::Communicator& communicator) {
+                   int64_t count, const ElementReader& read, int64_t batch, uint64_t seed,
+                   dist::Communicator& communicator) {
   const std::vector<int64_t> mine = share_of(count, communicator.rank(), communicator.world_size());
   double sum = 0, sum_squares = 0;
   for (const auto& chunk : batches_of(mine, batch)) {

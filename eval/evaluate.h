@@ -41,9 +41,8 @@ struct BpdResult {
 };
 BpdResult mean_bpd(diffusion::DenoisingModel& model, diffusion::CovarianceEstimator& estimator,
                    const diffusion::Schedule& schedule, const diffusion::LikelihoodOptions& options,
-                   int64_t count,
-                   const std::function<torch::Tensor(const std::vector<int64_t>&)>& read,
-                   int64_t batch, uint64_t seed, dist::Communicator& communicator);
+                   int64_t count, const ElementReader& read, int64_t batch, uint64_t seed,
+                   dist::Communicator& communicator);
 
 // Note [evaluation grid]
 // Every (sampler, covariance, K) of the request is checked before any work starts. For fid/fd,

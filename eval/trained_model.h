@@ -35,13 +35,16 @@ struct TrainedModel {
 // UserError when there is no valid checkpoint or it does not fit the config it records.
 TrainedModel load_trained_model(const std::string& path, const torch::Device& device);
 
+// Elements at the given indices of a dataset split, as model input on the model's device.
+using ElementReader = std::function<torch::Tensor(const std::vector<int64_t>&)>;
+
 // The elements that bits/dim and `ocm covariance` are measured on: the test split, or the
 // training split of a dataset without one. `read(indices)` returns them as model input on the
 // model's device.
 struct HeldOutElements {
   std::string description;  // "<dataset path> <split>"
   int64_t count = 0;
-  std::function<torch::Tensor(const std::vector<int64_t>&)> read;
+  ElementReader read;
 };
 HeldOutElements held_out_elements(const TrainedModel& model);
 
