@@ -25,7 +25,7 @@ CommandRunner configure(CLI::App& command) {
   command.add_option("--sampler", r.samplers, "ddpm and/or ddim")
       ->delimiter(',')
       ->check(CLI::IsMember({"ddpm", "ddim"}));
-  command.add_option("--cov", r.covs, "fixed-small, fixed-large, analytic, ocm, ocm-mc")
+  command.add_option("--cov", r.covs, "fixed-small, fixed-large, analytic, ocm, ocm-mc, learned")
       ->delimiter(',');
   command
       .add_option("--metric", r.metrics,

@@ -60,7 +60,7 @@ int run(int argc, char** argv) {
   const torch::Device device(device_name);
   const Config config = load_config(config_path);
   const Schedule schedule(config.diffusion.schedule, config.diffusion.num_timesteps);
-  auto network = make_network(config.model, shape);
+  auto network = make_network(config, shape);
   auto head = make_head(config.model, shape);
   network->to(device);
   head->to(device);

@@ -28,8 +28,8 @@ void run_reducer_bench(const ReducerBenchOptions& options, std::ostream& out) {
   auto communicator = dist::make_cpu_communicator();
   const Config config = load_config(options.config);
   const diffusion::Schedule schedule(config.diffusion.schedule, config.diffusion.num_timesteps);
-  auto plain = diffusion::make_network(config.model, options.shape);
-  auto reduced = diffusion::make_network(config.model, options.shape);
+  auto plain = diffusion::make_network(config, options.shape);
+  auto reduced = diffusion::make_network(config, options.shape);
   dist::broadcast_parameters(plain->parameters(), *communicator);
   {
     torch::NoGradGuard no_grad;

@@ -65,7 +65,7 @@ void run_train_bench(const TrainBenchOptions& options, std::ostream& out) {
                                          ? std::vector<int64_t>{element[2], element[0], element[1]}
                                          : element;
   const int64_t parameters =
-      diffusion::count_parameters(*diffusion::make_network(config.model, shape));
+      diffusion::count_parameters(*diffusion::make_network(config, shape));
   const torch::Device device = trainer::training_device(config, topology);
   if (device.is_cuda()) {
     const auto nccl = dist::make_communicator(device, config.dist.timeout_s);

@@ -35,6 +35,14 @@ const torch::Tensor& find_tensor(const TensorMap& in, const std::string& name,
 
 void load_tensors(const std::string& prefix, const TensorMap& in, const NamedTensors& parameters,
                   const std::string& where) {
+  // Note [checkpoint layout]: the UNet's names before it took the published layout.
+  if (in.count(prefix + "/down0_0_block.norm1.weight") != 0) {
+    throw UserError(where, "holds a UNet in the layout of ocm before 0.2 (down0_0_block.*)",
+                    "the published DDPM layout (down.0.block.0.*) that this ocm builds",
+                    "The layout changed with the padding and normalisation of the published "
+                    "network, so the weights cannot be renamed: evaluate the run with the ocm "
+                    "that trained it, or train it again.");
+  }
   torch::NoGradGuard no_grad;
   for (size_t i = 0; i < parameters.names.size(); ++i) {
     const torch::Tensor& p = parameters.tensors[i];

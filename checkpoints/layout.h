@@ -18,7 +18,9 @@ namespace ocm::checkpoints {
 // the frozen trunk (the score phase's EMA) as kTrunk. Counters and what sampling needs without
 // the dataset at hand are single tensors named below. Trainer, evaluator and classifier all read
 // and write through this file, so a name exists in one place; renaming one breaks every
-// checkpoint already written, so they never change.
+// checkpoint already written, so they never change. The names after a prefix are the networks'
+// own (Note [published networks]); the UNet's changed once, when it took the published DDPM
+// layout, and load_tensors names such older checkpoints rather than report missing tensors.
 namespace prefix {
 inline constexpr char kModel[] = "model";
 inline constexpr char kEma[] = "ema";

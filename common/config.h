@@ -43,6 +43,12 @@ struct ModelConfig {
   std::string head;
   int64_t width;
   int64_t depth;
+  std::string time_input;
+  int64_t num_heads;
+  int64_t num_head_channels;
+  bool use_scale_shift_norm;
+  bool resblock_updown;
+  bool learn_sigma;
 };
 
 struct PhaseConfig {

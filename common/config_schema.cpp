@@ -54,21 +54,37 @@ Schema declare() {
       .integer("num_timesteps", &DiffusionConfig::num_timesteps, 1000, at_least(2),
                "N, the number of discrete forward steps");
   SectionDecl<ModelConfig>(s, "model", [](Config& c) -> ModelConfig& { return c.model; })
-      .choice("kind", &ModelConfig::kind, "unet", {"unet", "mlp"},
-              "eps network: unet for images, mlp for vector data")
-      .integer("ch", &ModelConfig::ch, 128, at_least(1), "unet: base channel count")
+      .choice("kind", &ModelConfig::kind, "unet", {"unet", "iddpm", "mlp"},
+              "eps network: unet (DDPM, Ho et al.) or iddpm (improved DDPM / guided diffusion) "
+              "for images, mlp for vector data")
+      .integer("ch", &ModelConfig::ch, 128, at_least(1), "unet, iddpm: base channel count")
       .integers("ch_mult", &ModelConfig::ch_mult, {1, 2, 2, 2}, at_least(1),
-                "unet: channel multiplier per level; n levels need a size divisible by 2^(n-1)")
+                "unet, iddpm: channel multiplier per level; n levels need a size divisible by "
+                "2^(n-1)")
       .integer("num_res_blocks", &ModelConfig::num_res_blocks, 2, at_least(1),
-               "unet: residual blocks per level")
+               "unet, iddpm: residual blocks per level")
       .integers("attn_resolutions", &ModelConfig::attn_resolutions, {16}, at_least(1),
-                "unet: feature-map sizes that get self-attention")
+                "unet, iddpm: feature-map sizes that get self-attention")
       .number("dropout", &ModelConfig::dropout, 0.1, at_least_below(0, 1),
               "dropout in residual blocks")
       .choice("head", &ModelConfig::head, "simple", {"simple", "complex", "mlp"},
-              "OCM head: simple or complex on a unet, mlp on an mlp")
+              "OCM head: simple or complex on a unet or iddpm, mlp on an mlp")
       .integer("width", &ModelConfig::width, 256, at_least(1), "mlp: hidden units")
-      .integer("depth", &ModelConfig::depth, 3, at_least(0), "mlp: residual blocks");
+      .integer("depth", &ModelConfig::depth, 3, at_least(0), "mlp: residual blocks")
+      .choice("time_input", &ModelConfig::time_input, "auto",
+              {"auto", "t", "t-1", "t*1000/N", "(t-1)*1000/N"},
+              "the number the network is fed for step t in 1..N; auto: the family's published "
+              "convention (unet t-1, iddpm (t-1)*1000/N, mlp t)")
+      .integer("num_heads", &ModelConfig::num_heads, 1, at_least(1), "iddpm: attention heads")
+      .integer("num_head_channels", &ModelConfig::num_head_channels, 0, at_least(0),
+               "iddpm: channels per attention head, overriding num_heads (0: use num_heads)")
+      .boolean("use_scale_shift_norm", &ModelConfig::use_scale_shift_norm, false,
+               "iddpm: the time embedding scales and shifts the normalised features")
+      .boolean("resblock_updown", &ModelConfig::resblock_updown, false,
+               "iddpm: resample inside residual blocks instead of with a conv layer")
+      .boolean("learn_sigma", &ModelConfig::learn_sigma, false,
+               "iddpm: the network also outputs its reverse variance (2C channels); for "
+               "imported published models, not trained here");
   declare_phase(
       s, "phases.score", +[](Config& c) -> PhaseConfig& { return c.phases.score; }, 100000, 0.9999);
   declare_phase(

@@ -68,6 +68,45 @@ class LearnedHead : public CovarianceEstimator {
   const Schedule& schedule_;
 };
 
+// Note [learned variance]
+// Improved DDPM's own few-step baseline: a learned-sigma network outputs v in [-1, 1] besides
+// eps, and the reverse step t -> s has log variance f log(beta) + (1 - f) log(beta_tilde) with
+// f = (v + 1) / 2, where beta and beta_tilde are those of the step t -> s itself (improved DDPM
+// respaces its schedule to the sampled times and reads v against the respaced betas). The last
+// step (s = 0) has beta_tilde = 0; like improved DDPM's clipped log variance it uses the
+// beta_tilde of the step before instead, from the next time of the trajectory.
+class LearnedVariance : public CovarianceEstimator {
+ public:
+  LearnedVariance(const Schedule& schedule, std::vector<int64_t> trajectory)
+      : schedule_(schedule), trajectory_(std::move(trajectory)) {}
+  Prediction predict(DenoisingModel& model, const torch::Tensor& x_t, int64_t t, int64_t s,
+                     SampleRandom&) override {
+    auto [eps, v] = model.eps_and_variance(x_t, t);
+    const double log_beta = std::log(1 - schedule_.abar(t) / schedule_.abar(s));
+    const double log_beta_tilde = std::log(s > 0 ? beta_tilde(t, s) : beta_tilde(above(t), t));
+    const torch::Tensor f = (v.to(eps.scalar_type()) + 1) / 2;
+    return {eps, {}, torch::exp(f * log_beta + (1 - f) * log_beta_tilde)};
+  }
+
+ private:
+  double beta_tilde(int64_t t, int64_t s) const {
+    const double a_t = schedule_.abar(t), a_s = schedule_.abar(s);
+    return (1 - a_s) / (1 - a_t) * (1 - a_t / a_s);
+  }
+  // The trajectory's next time above t.
+  int64_t above(int64_t t) const {
+    for (auto it = trajectory_.rbegin(); it != trajectory_.rend(); ++it) {
+      if (*it > t)
+        return *it;
+    }
+    throw UserError("--cov learned", "has no time above " + std::to_string(t) + " to clip with",
+                    "a trajectory of at least 2 steps");
+  }
+
+  const Schedule& schedule_;
+  std::vector<int64_t> trajectory_;
+};
+
 // The OCM estimator without training: M Rademacher probes through the network at sampling time.
 class MonteCarloHessian : public CovarianceEstimator {
  public:
@@ -127,6 +166,8 @@ std::unique_ptr<CovarianceEstimator> make_unscaled_estimator(const std::string& 
     return std::make_unique<FixedLarge>(schedule);
   if (name == "ocm")
     return std::make_unique<LearnedHead>(schedule);
+  if (name == "learned")
+    return std::make_unique<LearnedVariance>(schedule, options.trajectory);
   if (name == "ocm-mc") {
     if (options.probes < 1) {
       throw UserError("ocm-mc probes", "is " + std::to_string(options.probes), "at least 1");
@@ -148,8 +189,8 @@ std::unique_ptr<CovarianceEstimator> make_unscaled_estimator(const std::string& 
 }  // namespace
 
 const std::vector<std::string>& estimator_names() {
-  static const std::vector<std::string> names = {"fixed-small", "fixed-large", "analytic", "ocm",
-                                                 "ocm-mc"};
+  static const std::vector<std::string> names = {"fixed-small", "fixed-large", "analytic",
+                                                 "ocm",         "ocm-mc",      "learned"};
   return names;
 }
 
@@ -169,8 +210,8 @@ std::unique_ptr<CovarianceEstimator> make_estimator(const std::string& name,
   if (options.c_scale == 1.0)
     return estimator;
   check_c_scale(options.c_scale);
-  if (name == "fixed-large") {
-    throw UserError("--cov-scale with fixed-large", "has no c_t to scale",
+  if (name == "fixed-large" || name == "learned") {
+    throw UserError("--cov-scale with " + name, "has no c_t to scale",
                     "fixed-small, analytic, ocm or ocm-mc");
   }
   return std::make_unique<ScaledPosteriorVariance>(std::move(estimator), options.c_scale);

@@ -19,8 +19,8 @@ struct Prediction {
   torch::Tensor eps;
   // Diagonal of Cov[x0 | x_t], c_t(x_t) in [0, 1], broadcastable to x_t (docs/maths.md section 5).
   torch::Tensor posterior_variance;
-  // Set by fixed-large alone: the reverse step's variance itself (beta of t -> s), which no c
-  // expresses for the DDIM-type step.
+  // Set by fixed-large and learned: the reverse step's variance itself, which no c expresses for
+  // the DDIM-type step.
   torch::Tensor step_variance;
 };
 
@@ -41,14 +41,16 @@ struct EstimatorOptions {
   int64_t probes = 1;                    // ocm-mc: Rademacher probes per step
   const AnalyticTable* table = nullptr;  // analytic: Gamma_t for every t of the trajectory
   double c_scale = 1.0;                  // multiplies c_t (Note [c_t scale]); not fixed-large
+  std::vector<int64_t> trajectory;       // learned: the sampled times, decreasing, then 0
 };
 
 // Throws UserError unless `scale` (EstimatorOptions::c_scale, eval's --cov-scale) is a finite
 // number >= 0.
 void check_c_scale(double scale);
 
-// name: fixed-small, fixed-large, analytic, ocm or ocm-mc. Throws UserError on anything else,
-// and on a c_scale that is negative, not finite, or given to fixed-large.
+// name: fixed-small, fixed-large, analytic, ocm, ocm-mc or learned (Note [learned variance]).
+// Throws UserError on anything else, and on a c_scale that is negative, not finite, or given to
+// fixed-large or learned.
 std::unique_ptr<CovarianceEstimator> make_estimator(const std::string& name,
                                                     const Schedule& schedule,
                                                     const EstimatorOptions& options = {});

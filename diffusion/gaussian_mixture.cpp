@@ -83,7 +83,7 @@ TrunkOutput GaussianMixture::forward(const torch::Tensor& x, const torch::Tensor
   // A smooth code of the noise level: there is no learned embedding to absorb a sinusoidal one.
   const torch::Tensor time_code =
       torch::stack({a.sqrt(), (1 - a).sqrt(), 0.1 * torch::log(a / (1 - a))}, 1);
-  return {eps.to(x.dtype()), x, time_code.to(x.dtype())};
+  return {eps.to(x.dtype()), x, time_code.to(x.dtype()), {}};
 }
 
 torch::Tensor GaussianMixture::optimal_h(const torch::Tensor& x, const torch::Tensor& t) const {

@@ -15,9 +15,13 @@ struct TrunkOutput {
   torch::Tensor eps;
   torch::Tensor features;
   torch::Tensor time_embedding;  // [B, E]
+  // Learned-sigma networks only (undefined otherwise): the variance output v, whose (v + 1) / 2
+  // interpolates the log variance between the posterior's and beta_t.
+  torch::Tensor variance;
 };
 
-// The score network of phase 1, frozen in phase 2. t holds one timestep in 1..N per sample.
+// The score network of phase 1, frozen in phase 2. t holds one timestep in 1..N per sample; the
+// network forms its own time input from it (Note [time input] in networks.h).
 class Trunk {
  public:
   virtual ~Trunk() = default;
@@ -43,6 +47,10 @@ class DenoisingModel {
   virtual torch::Tensor eps(const torch::Tensor& x, int64_t t) = 0;
   // Throws UserError when the model has no OCM head.
   virtual std::pair<torch::Tensor, torch::Tensor> eps_and_h(const torch::Tensor& x, int64_t t) = 0;
+  // eps and a learned-sigma network's variance output v (TrunkOutput::variance). Throws
+  // UserError when the model has none.
+  virtual std::pair<torch::Tensor, torch::Tensor> eps_and_variance(const torch::Tensor& x,
+                                                                   int64_t t);
 };
 
 // A trunk network with an optional head; the head is absent until the OCM phase has run.
@@ -51,6 +59,8 @@ class NetworkDenoiser : public DenoisingModel {
   NetworkDenoiser(std::shared_ptr<Trunk> trunk, std::shared_ptr<Head> head);
   torch::Tensor eps(const torch::Tensor& x, int64_t t) override;
   std::pair<torch::Tensor, torch::Tensor> eps_and_h(const torch::Tensor& x, int64_t t) override;
+  std::pair<torch::Tensor, torch::Tensor> eps_and_variance(const torch::Tensor& x,
+                                                           int64_t t) override;
 
  private:
   std::shared_ptr<Trunk> trunk_;
@@ -61,7 +71,10 @@ class NetworkDenoiser : public DenoisingModel {
 
 namespace ocm::diffusion {
 
-// Sinusoidal embedding of timesteps t [B] into [B, dim] (sin half, then cos half), as in DDPM.
-torch::Tensor timestep_embedding(const torch::Tensor& t, int64_t dim);
+// Sinusoidal embeddings of network times [B] into [B, dim], computed in float32. DDPM's:
+// sines then cosines, frequencies 10000^(-i / (dim/2 - 1)); improved DDPM's: cosines then sines,
+// frequencies 10000^(-i / (dim/2)).
+torch::Tensor sin_cos_embedding(const torch::Tensor& time, int64_t dim);
+torch::Tensor cos_sin_embedding(const torch::Tensor& time, int64_t dim);
 
 }  // namespace ocm::diffusion

@@ -36,7 +36,7 @@ namespace {
 StepGaussian ddim_step(const StepCoefficients& k, double eta, const torch::Tensor& x_t,
                        const torch::Tensor& x0_hat, const Prediction& prediction) {
   if (prediction.step_variance.defined()) {
-    throw UserError("--cov fixed-large", "is defined for the DDPM-type sampler only",
+    throw UserError("--cov fixed-large and learned", "are defined for the DDPM-type sampler only",
                     "--sampler ddpm, or another covariance with ddim");
   }
   const double lambda2 = eta * eta * k.beta_tilde;

@@ -51,7 +51,8 @@ class Check {
         steps_(static_cast<int64_t>(times_.size()) - 2),  // t -> s with s >= 1
         batches_(batches_of(share_of(count, communicator.rank(), communicator.world_size()),
                             request.batch)),
-        ocm_mc_(diffusion::make_estimator("ocm-mc", schedule, {request.probes, nullptr})) {}
+        ocm_mc_(diffusion::make_estimator("ocm-mc", schedule, {request.probes, nullptr, 1.0, {}})) {
+  }
 
   int64_t steps() const { return steps_; }
 

@@ -55,12 +55,13 @@ std::optional<SamplingSetting> setting_of(const EvalRequest& request, const std:
   s.cov_scale = request.cov_scale;
   s.steps = steps;
   s.trajectory = request.trajectory;
-  if (sampler == "ddim" && cov == "fixed-large") {
-    spdlog::warn("skipping {}: fixed-large has no DDIM form", s.name());
+  const bool step_variance = cov == "fixed-large" || cov == "learned";
+  if (sampler == "ddim" && step_variance) {
+    spdlog::warn("skipping {}: {} has no DDIM form", s.name(), cov);
     return std::nullopt;
   }
-  if (cov == "fixed-large" && request.cov_scale != 1.0) {
-    spdlog::warn("skipping {}: fixed-large has no c_t to scale", s.name());
+  if (step_variance && request.cov_scale != 1.0) {
+    spdlog::warn("skipping {}: {} has no c_t to scale", s.name(), cov);
     return std::nullopt;
   }
   return s;

@@ -53,7 +53,12 @@ void check_setting(const SamplingSetting& setting, const TrainedModel& model) {
   const auto& names = diffusion::estimator_names();
   if (std::find(names.begin(), names.end(), setting.cov) == names.end()) {
     throw UserError("--cov " + setting.cov, "is not a covariance",
-                    "fixed-small, fixed-large, analytic, ocm or ocm-mc");
+                    "fixed-small, fixed-large, analytic, ocm, ocm-mc or learned");
+  }
+  if (setting.cov == "learned" && !model.config.model.learn_sigma) {
+    throw UserError("--cov learned", model.checkpoint_path + " has no learned variance",
+                    "a learned-sigma network (model.learn_sigma: true), imported with ocm import",
+                    "Use fixed-small, fixed-large, analytic, ocm or ocm-mc.");
   }
   if ((setting.cov == "ocm") && !model.head) {
     throw UserError("--cov ocm",
@@ -63,8 +68,8 @@ void check_setting(const SamplingSetting& setting, const TrainedModel& model) {
                     "Train the OCM phase first (rerun `ocm train` with the run's config), or use "
                     "fixed-small, fixed-large, analytic or ocm-mc.");
   }
-  if (setting.cov == "fixed-large" && setting.sampler == "ddim")
-    throw UserError("--cov fixed-large", "has no DDIM form", "ddpm with fixed-large");
+  if ((setting.cov == "fixed-large" || setting.cov == "learned") && setting.sampler == "ddim")
+    throw UserError("--cov " + setting.cov, "has no DDIM form", "ddpm with " + setting.cov);
   diffusion::check_c_scale(setting.cov_scale);
 }
 
@@ -85,6 +90,8 @@ std::unique_ptr<diffusion::CovarianceEstimator> estimator_of(
   options.probes = setting.probes;
   options.table = table;
   options.c_scale = setting.cov_scale;
+  options.trajectory =
+      diffusion::trajectory(setting.trajectory, setting.steps, model.schedule->num_timesteps());
   return diffusion::make_estimator(setting.cov, *model.schedule, options);
 }
 

@@ -59,7 +59,7 @@ TrainedModel load_trained_model(const std::string& path, const torch::Device& de
   // Sampling uses the EMA weights: the score phase's own, or the OCM phase's frozen trunk (which
   // is that EMA) and the head's EMA.
   namespace prefix = checkpoints::prefix;
-  m.network = diffusion::make_network(m.config.model, m.sample_shape);
+  m.network = diffusion::make_network(m.config, m.sample_shape);
   load_frozen(*m.network, c.phase == "ocm" ? prefix::kTrunk : prefix::kEma, c, m.checkpoint_path,
               device);
   if (c.phase == "ocm") {

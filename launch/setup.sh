@@ -2,6 +2,7 @@
 # Installs the Debian packages ocm needs (only those missing; apt-get update only then) and builds
 # ocm into build/ (or $OCM_BUILD_DIR). Safe to rerun: a second run installs nothing and rebuilds
 # only what changed. Extra CMake arguments: OCM_CMAKE_ARGS="-DOCM_WITH_NCCL=OFF ...".
+# OCM_WITH_TEST_TOOLS=1 adds what the tests need besides (Debian's PyTorch for the reference side).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,6 +16,10 @@ packages=(
   libgtest-dev
   dataset-fashion-mnist
 )
+# The tests also check the networks and the importer against PyTorch (tests/reference/).
+if [[ ${OCM_WITH_TEST_TOOLS:-0} == 1 ]]; then
+  packages+=(python3-torch python3-numpy)
+fi
 
 missing=()
 for package in "${packages[@]}"; do

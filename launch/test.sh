@@ -8,5 +8,5 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 if [[ -e /usr/local/cuda/include/nccl.h ]]; then
   export OCM_CMAKE_ARGS="-DOCM_WITH_NCCL=ON ${OCM_CMAKE_ARGS:-}"
 fi
-bash launch/setup.sh
+OCM_WITH_TEST_TOOLS=1 bash launch/setup.sh
 ctest --test-dir "${OCM_BUILD_DIR:-build}" --output-on-failure "$@"

@@ -65,7 +65,7 @@ Phase score_phase(Run& run, int64_t end, const TensorMap* resume, const std::str
   phase.config = &run.config.phases.score;
   phase.end = end;
   seed_initialization(run, 1);
-  phase.trained = diffusion::make_network(run.config.model, run.sample.shape);
+  phase.trained = diffusion::make_network(run.config, run.sample.shape);
   place(run, *phase.trained, /*training=*/true);
   phase.model_prefix = checkpoints::prefix::kModel;
   phase.ema_prefix = checkpoints::prefix::kEma;
@@ -85,7 +85,7 @@ Phase ocm_phase(Run& run, int64_t begin, const std::vector<torch::Tensor>& trunk
   phase.config = &run.config.phases.ocm;
   phase.begin = begin;
   phase.end = begin + run.config.phases.ocm.steps;
-  auto trunk_network = diffusion::make_network(run.config.model, run.sample.shape);
+  auto trunk_network = diffusion::make_network(run.config, run.sample.shape);
   place(run, *trunk_network, /*training=*/false);
   {
     torch::NoGradGuard no_grad;
@@ -123,7 +123,7 @@ Phase ocm_phase(Run& run, int64_t begin, const std::vector<torch::Tensor>& trunk
 std::vector<torch::Tensor> trunk_of(const Run& run, const TensorMap& checkpoint,
                                     const std::string& where) {
   const NamedTensors trunk =
-      checkpoints::named_parameters(*diffusion::make_network(run.config.model, run.sample.shape));
+      checkpoints::named_parameters(*diffusion::make_network(run.config, run.sample.shape));
   checkpoints::load_tensors(checkpoints::prefix::kTrunk, checkpoint, trunk, where);
   return trunk.tensors;
 }

@@ -129,6 +129,19 @@ TrainResult run_phase(Run& run, Phase& phase, int64_t start) {
   return TrainResult::kFinished;
 }
 
+// ocm trains eps-prediction networks: a learned variance output needs improved DDPM's hybrid
+// loss, which ocm does not implement, so such a trunk can only be imported.
+void check_score_phase_trainable(const Run& run, const ResumePlan& plan) {
+  const bool score_left =
+      plan.kind == ResumeKind::kFresh || (plan.kind == ResumeKind::kContinueScore &&
+                                          plan.checkpoint.step < run.config.phases.score.steps);
+  if (run.config.model.learn_sigma && score_left) {
+    throw UserError("model.learn_sigma", "is true for a score network still to be trained",
+                    "a learned-sigma network imported with `ocm import` (Note [imported trunks])",
+                    "Import the published network first, or set learn_sigma: false.");
+  }
+}
+
 // The score phase from `start` (0, or a score-phase checkpoint's step), then the OCM phase.
 TrainResult run_both_phases(Run& run, int64_t start, const ResumePlan& plan) {
   const bool resumed = plan.kind == ResumeKind::kContinueScore;
@@ -162,6 +175,7 @@ TrainResult train(const Config& config, const TrainOptions& options,
                   dist::Communicator& communicator, const dist::Topology& topology) {
   const std::unique_ptr<Run> run = open_run(config, communicator, topology);
   const ResumePlan plan = plan_resume(*run, options.resume_path);
+  check_score_phase_trainable(*run, plan);
   prepare_run_directory(*run);
   spdlog::info("training {} on {} rank(s), device {} ({}{}), {} compute thread(s) per rank",
                config.run.dir, run->world, run->device.str(), run->bf16 ? "bf16 autocast" : "fp32",

@@ -90,7 +90,7 @@ LossAndGradients eps_step(const Config& config, const torch::Device& device, boo
                           bool channels_last) {
   const std::vector<int64_t> shape = {3, 16, 16};
   torch::manual_seed(11);
-  auto network = diffusion::make_network(config.model, shape);
+  auto network = diffusion::make_network(config, shape);
   {
     // Away from the zero-initialised output layer, so the loss depends on every weight.
     torch::NoGradGuard no_grad;

@@ -28,7 +28,7 @@ model: {kind: unet, ch: 8, ch_mult: [1, 2], num_res_blocks: 1, attn_resolutions:
   m.images = true;
   m.phase = "ocm";
   torch::manual_seed(5);
-  m.network = diffusion::make_network(m.config.model, m.sample_shape);
+  m.network = diffusion::make_network(m.config, m.sample_shape);
   m.head = diffusion::make_head(m.config.model, m.sample_shape);
   torch::NoGradGuard no_grad;
   for (auto& p : m.network->parameters())

@@ -218,7 +218,7 @@ namespace {
 
 TEST(ShippedConfigs, EveryFileInConfigsIsValid) {
   int checked = 0;
-  for (const auto& entry : std::filesystem::directory_iterator(OCM_CONFIG_DIR)) {
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(OCM_CONFIG_DIR)) {
     if (entry.path().extension() != ".yaml")
       continue;
     SCOPED_TRACE(entry.path().string());

@@ -187,7 +187,9 @@ TEST(Samplers, CovarianceScaleSweepsFromFixedSmallToTheEstimator) {
 
 TEST(Samplers, SampleBytesDoNotDependOnBatching) {
   GaussianMixture model = diagonal_gaussian({0.0, 0.1}, {0.3, 0.1});
-  auto estimator = make_estimator("ocm-mc", model.schedule(), {2, nullptr});
+  EstimatorOptions two_probes;
+  two_probes.probes = 2;
+  auto estimator = make_estimator("ocm-mc", model.schedule(), two_probes);
   SamplerOptions options;
   options.kind = "ddim";
   options.eta = 0.5;
@@ -218,6 +220,59 @@ TEST(Samplers, FixedLargeIsDdpmOnlyAndClipsApply) {
   EXPECT_LE(clipped.abs().max().item<double>(), 1.0);
   EXPECT_THROW(make_estimator("ocm-mcc", model.schedule()), UserError);
   EXPECT_THROW(make_estimator("analytic", model.schedule()), UserError);  // needs its table
+}
+
+// A learned-sigma network that outputs eps = 0 and the variance value v everywhere.
+class ConstantVariance : public DenoisingModel {
+ public:
+  explicit ConstantVariance(double v) : v_(v) {}
+  torch::Tensor eps(const torch::Tensor& x, int64_t) override { return torch::zeros_like(x); }
+  std::pair<torch::Tensor, torch::Tensor> eps_and_h(const torch::Tensor& x, int64_t) override {
+    return {eps(x, 0), torch::zeros_like(x)};
+  }
+  std::pair<torch::Tensor, torch::Tensor> eps_and_variance(const torch::Tensor& x,
+                                                           int64_t) override {
+    return {eps(x, 0), torch::full_like(x, v_)};
+  }
+
+ private:
+  double v_;
+};
+
+// Note [learned variance]: v interpolates the log variance between the step's own beta_tilde
+// (v = -1) and beta (v = 1); the last step borrows beta_tilde from the step before it.
+TEST(LearnedVariance, InterpolatesTheStepsOwnBetasInLogSpace) {
+  const Schedule schedule("cosine", 1000);
+  EstimatorOptions options;
+  options.trajectory = trajectory("linear", 5, 1000);  // 1000, 750, 501, 251, 1, 0
+  auto learned = make_estimator("learned", schedule, options);
+  SampleRandom random(0, RandomPurpose::kSampling, {0});
+  const torch::Tensor x = torch::zeros({1, 2}, kDouble);
+  auto variance = [&](double v, int64_t t, int64_t s) {
+    ConstantVariance model(v);
+    return learned->predict(model, x, t, s, random).step_variance[0][0].item<double>();
+  };
+  auto betas = [&](int64_t t, int64_t s) {
+    const double a_t = schedule.abar(t), a_s = schedule.abar(s);
+    return std::pair{1 - a_t / a_s, (1 - a_s) / (1 - a_t) * (1 - a_t / a_s)};
+  };
+  const auto [beta, beta_tilde] = betas(750, 500);
+  EXPECT_NEAR(variance(1, 750, 500), beta, 1e-12 * beta);
+  EXPECT_NEAR(variance(-1, 750, 500), beta_tilde, 1e-12 * beta_tilde);
+  EXPECT_NEAR(variance(0, 750, 500), std::sqrt(beta * beta_tilde), 1e-12 * beta);
+  const double borrowed = betas(251, 1).second;
+  EXPECT_NEAR(variance(-1, 1, 0), borrowed, 1e-12 * borrowed);
+  EXPECT_NEAR(variance(1, 1, 0), betas(1, 0).first, 1e-12);
+
+  options.trajectory = {1, 0};  // nothing above t = 1 to borrow from
+  auto lonely = make_estimator("learned", schedule, options);
+  ConstantVariance model(0);
+  EXPECT_THROW(lonely->predict(model, x, 1, 0, random), UserError);
+  options.c_scale = 0.5;
+  EXPECT_THROW(make_estimator("learned", schedule, options), UserError);
+  GaussianMixture no_variance = diagonal_gaussian({0.0}, {0.5});
+  EXPECT_THROW(learned->predict(no_variance, torch::zeros({1, 1}, kDouble), 750, 500, random),
+               UserError);
 }
 
 TEST(OcmTarget, ExactScoreTargetAveragesToTheExactHessianDiagonal) {

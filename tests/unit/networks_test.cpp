@@ -18,26 +18,27 @@ TEST(UNet, PublishedCifar10ConfigurationHas35_7MParameters) {
 }
 
 TEST(Networks, ConfigBuildsTrunkAndHeadAndRejectsMismatches) {
-  ModelConfig model = default_config().model;
-  EXPECT_EQ(count_parameters(*make_network(model, {3, 32, 32})), 35746307);
-  EXPECT_THROW(make_network(model, {1, 28, 28}), UserError);  // four levels do not divide 28
+  Config config = default_config();
+  ModelConfig& model = config.model;
+  EXPECT_EQ(count_parameters(*make_network(config, {3, 32, 32})), 35746307);
+  EXPECT_THROW(make_network(config, {1, 28, 28}), UserError);  // four levels do not divide 28
   model.ch_mult = {1, 2, 2};
   model.attn_resolutions = {14};
   model.ch = 32;
-  auto trunk = as_trunk(make_network(model, {1, 28, 28}));
+  auto trunk = as_trunk(make_network(config, {1, 28, 28}));
   auto head = make_head(model, {1, 28, 28});
   const TrunkOutput out = trunk->forward(torch::randn({2, 1, 28, 28}), torch::tensor({5, 500}));
   EXPECT_EQ(head->forward(out.features, out.time_embedding).sizes(),
             (std::vector<int64_t>{2, 1, 28, 28}));
-  EXPECT_THROW(make_network(model, {8}), UserError);
+  EXPECT_THROW(make_network(config, {8}), UserError);
   model.head = "mlp";
   EXPECT_THROW(make_head(model, {1, 28, 28}), UserError);
   model.kind = "mlp";
-  auto mlp = as_trunk(make_network(model, {8}));
+  auto mlp = as_trunk(make_network(config, {8}));
   const TrunkOutput vec = mlp->forward(torch::randn({4, 8}), torch::tensor({1, 2, 3, 4}));
   EXPECT_EQ(make_head(model, {8})->forward(vec.features, vec.time_embedding).sizes(),
             (std::vector<int64_t>{4, 8}));
-  EXPECT_THROW(make_network(model, {1, 28, 28}), UserError);
+  EXPECT_THROW(make_network(config, {1, 28, 28}), UserError);
 }
 
 TEST(UNet, OutputShapesFor28And32AndZeroOutputAtInit) {
