@@ -32,7 +32,6 @@ checkpoints::Checkpoint score_phase_end(const Config& config, const NamedTensors
   c.config_yaml = to_yaml(config);
   checkpoints::save_tensors(checkpoints::prefix::kModel, parameters, c.tensors);
   Ema(parameters, config.phases.score.ema).save(checkpoints::prefix::kEma, c.tensors);
-  Adam(parameters, config.phases.score).save(c.tensors);
   checkpoints::write_counter(c.tensors, checkpoints::kSkippedSteps, 0);
   checkpoints::save_sample_shape(sample, c.tensors);
   return c;

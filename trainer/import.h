@@ -25,12 +25,12 @@ struct ImportResult {
 // The OCM paper trains only the head, on published score networks. Importing writes, into the
 // config's run.dir, what the score phase would have left after phases.score.steps steps: the
 // published weights as both the model and its EMA (the EMA is what the OCM phase and sampling
-// use; published checkpoints are EMA weights), an Adam state at zero, the sample shape of the
-// config's dataset, and the config itself, so `ocm train CONFIG` goes straight to the OCM
-// phase and `ocm sample/eval/covariance` work on the run. import.json records the source file,
-// its SHA-256 and the state dict used. Everything is checked before anything is written: a bad
-// source, key, shape or config leaves no run directory behind, and a run directory that
-// already holds checkpoints is refused rather than overwritten.
+// use; published checkpoints are EMA weights), no optimizer state (the trainer needs none for
+// a finished score phase), the sample shape of the config's dataset, and the config itself, so `ocm
+// train CONFIG` goes straight to the OCM phase and `ocm sample/eval/covariance` work on the run.
+// import.json records the source file, its SHA-256 and the state dict used. Everything is checked
+// before anything is written: a bad source, key, shape or config leaves no run directory behind,
+// and a run directory that already holds checkpoints is refused rather than overwritten.
 ImportResult import_trunk(const Config& config, const ImportRequest& request);
 
 }  // namespace ocm::trainer

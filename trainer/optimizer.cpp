@@ -75,6 +75,10 @@ void Adam::save(TensorMap& out) const {
   checkpoints::write_counter(out, kSteps, steps_);
 }
 
+bool Adam::stored_in(const TensorMap& in) {
+  return in.count(kSteps) != 0;
+}
+
 void Adam::load(const TensorMap& in, const std::string& where) {
   checkpoints::load_tensors(kExpAvg, in, {parameters_.names, exp_avg_}, where);
   checkpoints::load_tensors(kExpAvgSq, in, {parameters_.names, exp_avg_sq_}, where);

@@ -32,6 +32,8 @@ class Adam {
   void save(TensorMap& out) const;
   // Throws UserError (naming `where`) when a tensor is missing or has the wrong shape.
   void load(const TensorMap& in, const std::string& where);
+  // Whether `in` holds an Adam state at all (an imported trunk's checkpoint does not).
+  static bool stored_in(const TensorMap& in);
 
  private:
   NamedTensors parameters_;

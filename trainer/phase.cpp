@@ -43,7 +43,10 @@ void start_optimization(Run& run, Phase& phase, const TensorMap* resume, const s
   phase.adam = std::make_unique<Adam>(phase.parameters, *phase.config);
   phase.ema = std::make_unique<Ema>(phase.parameters, phase.config->ema);
   if (resume != nullptr) {
-    phase.adam->load(*resume, where);
+    if (Adam::stored_in(*resume))
+      phase.adam->load(*resume, where);
+    else
+      spdlog::info("{} holds no optimizer state (an imported trunk): Adam starts afresh", where);
     phase.ema->load(phase.ema_prefix, *resume, where);
   }
 }
@@ -121,10 +124,10 @@ Phase ocm_phase(Run& run, int64_t begin, const std::vector<torch::Tensor>& trunk
 }
 
 std::vector<torch::Tensor> trunk_of(const Run& run, const TensorMap& checkpoint,
-                                    const std::string& where) {
+                                    const std::string& prefix, const std::string& where) {
   const NamedTensors trunk =
       checkpoints::named_parameters(*diffusion::make_network(run.config, run.sample.shape));
-  checkpoints::load_tensors(checkpoints::prefix::kTrunk, checkpoint, trunk, where);
+  checkpoints::load_tensors(prefix, checkpoint, trunk, where);
   return trunk.tensors;
 }
 

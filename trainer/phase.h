@@ -44,9 +44,10 @@ Phase score_phase(Run& run, int64_t end, const TensorMap* resume, const std::str
 Phase ocm_phase(Run& run, int64_t begin, const std::vector<torch::Tensor>& trunk_weights,
                 const TensorMap* resume, const std::string& where);
 
-// The frozen trunk an OCM-phase checkpoint holds, in parameter order.
+// The score network's weights stored under `prefix` in a checkpoint, in parameter order: the
+// frozen trunk of an OCM-phase checkpoint (kTrunk), the EMA of a score-phase one (kEma).
 std::vector<torch::Tensor> trunk_of(const Run& run, const TensorMap& checkpoint,
-                                    const std::string& where);
+                                    const std::string& prefix, const std::string& where);
 
 // Rank 0 writes the checkpoint of `phase` after `completed_steps` global steps.
 void save_phase(Run& run, Phase& phase, int64_t completed_steps);

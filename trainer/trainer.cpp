@@ -145,6 +145,14 @@ void check_score_phase_trainable(const Run& run, const ResumePlan& plan) {
 // The score phase from `start` (0, or a score-phase checkpoint's step), then the OCM phase.
 TrainResult run_both_phases(Run& run, int64_t start, const ResumePlan& plan) {
   const bool resumed = plan.kind == ResumeKind::kContinueScore;
+  if (resumed && start >= run.config.phases.score.steps) {
+    // A finished score phase (an imported trunk holds no optimizer state): its EMA is all the
+    // OCM phase needs.
+    const TensorMap& tensors = plan.checkpoint.tensors;
+    Phase ocm = ocm_phase(run, start, trunk_of(run, tensors, checkpoints::prefix::kEma, plan.path),
+                          nullptr, "");
+    return run_phase(run, ocm, ocm.begin);
+  }
   Phase score = score_phase(run, std::max(run.config.phases.score.steps, start),
                             resumed ? &plan.checkpoint.tensors : nullptr, plan.path);
   if (run_phase(run, score, start) == TrainResult::kStopped)
@@ -161,7 +169,7 @@ TrainResult run_ocm_phase(Run& run, const ResumePlan& plan) {
   if (begin < 0)
     throw UserError(plan.path, "has no counters/phase_begin", "an OCM-phase checkpoint");
   const bool new_head = plan.kind == ResumeKind::kNewHeadOnTrunk;
-  Phase ocm = ocm_phase(run, begin, trunk_of(run, tensors, plan.path),
+  Phase ocm = ocm_phase(run, begin, trunk_of(run, tensors, checkpoints::prefix::kTrunk, plan.path),
                         new_head ? nullptr : &tensors, plan.path);
   const TrainResult result = run_phase(run, ocm, new_head ? ocm.begin : plan.checkpoint.step);
   if (result == TrainResult::kFinished && !new_head && plan.checkpoint.step >= ocm.end)

@@ -215,6 +215,20 @@ INSTANTIATE_TEST_SUITE_P(
                   {"missing time_embed.0.weight", "unexpected temb.dense.0.weight"}}),
     [](const auto& info) { return info.param.name; });
 
+// More score steps than the import's: the imported weights train on, with a fresh Adam (the
+// import holds no optimizer state), before the OCM phase.
+TEST_F(Import, ImportedTrunkCanTrainFurther) {
+  ASSERT_EQ(import(reference(".state_dict.pt"), "further").exit_code, 0);
+  const Outcome trained = ocm("train " + path("further/config.yaml") +
+                              " --set phases.score.steps=1002 --set phases.ocm.steps=1");
+  ASSERT_EQ(trained.exit_code, 0) << trained.output;
+  EXPECT_NE(trained.output.find("Adam starts afresh"), std::string::npos) << trained.output;
+  EXPECT_NE(trained.output.find("phase score: from step 1000 of 1002"), std::string::npos)
+      << trained.output;
+  EXPECT_NE(trained.output.find("phase ocm: from step 0 of 1"), std::string::npos)
+      << trained.output;
+}
+
 TEST_F(Import, RefusesARunDirectoryThatHoldsCheckpoints) {
   ASSERT_EQ(import(reference(".state_dict.pt"), "taken").exit_code, 0);
   const Outcome again = import(reference(".state_dict.pt"), "taken");
