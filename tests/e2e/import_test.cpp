@@ -37,6 +37,11 @@ checkpoint: {every: 3}
 log: {rank_files: false}
 )";
 
+double relative_error(const torch::Tensor& ours, const torch::Tensor& reference) {
+  return (ours.to(torch::kFloat64) - reference.to(torch::kFloat64)).abs().max().item<double>() /
+         reference.abs().max().item<double>();
+}
+
 class Import : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -56,15 +61,33 @@ class Import : public ::testing::Test {
                " " + extra);
   }
 
+  // `ocm export` of the run, loaded by torch.load into the reference networks (strict names and
+  // shapes), computes the eps and h our networks compute on the reference case's inputs.
+  static void expect_export_matches_pytorch(const std::string& run, const std::string& reference) {
+    const std::string exported = path(run + ".pt"), theirs_path = path(run + ".torch.safetensors");
+    const Outcome out = ocm("export " + path(run) + " --out " + exported);
+    ASSERT_EQ(out.exit_code, 0) << out.output;
+    const Outcome loaded = run_command(std::string(OCM_PYTHON3) + " " + OCM_SOURCE_DIR +
+                                       "/tests/reference/check_export.py " + exported + " " +
+                                       reference + " " + theirs_path);
+    ASSERT_EQ(loaded.exit_code, 0) << loaded.output;
+    const checkpoints::TensorMap theirs = checkpoints::read_safetensors(theirs_path).tensors;
+    const checkpoints::TensorMap ref = checkpoints::read_safetensors(reference).tensors;
+    const eval::TrainedModel model = eval::load_trained_model(path(run), torch::kCPU);
+    torch::NoGradGuard no_grad;
+    const torch::Tensor x = ref.at("x").to(torch::kFloat32);
+    for (int64_t i = 0; i < x.size(0); ++i) {
+      const auto [eps, h] =
+          model.denoiser->eps_and_h(x.narrow(0, i, 1), ref.at("t")[i].item<int64_t>());
+      EXPECT_LT(relative_error(eps, theirs.at("eps").narrow(0, i, 1)), 1e-5) << i;
+      EXPECT_LT(relative_error(h, theirs.at("h").narrow(0, i, 1)), 1e-5) << i;
+    }
+  }
+
  private:
   static std::optional<test::TempDir> root_;
 };
 std::optional<test::TempDir> Import::root_;
-
-double relative_error(const torch::Tensor& ours, const torch::Tensor& reference) {
-  return (ours.to(torch::kFloat64) - reference.to(torch::kFloat64)).abs().max().item<double>() /
-         reference.abs().max().item<double>();
-}
 
 // The imported run's EMA trunk computes the reference's eps. The weights are stored in float32,
 // so the match is to float32 rounding (the float64 match is published_networks_test's).
@@ -97,25 +120,7 @@ TEST_F(Import, ThenTheOcmPhaseEvalAndExportBackToPyTorch) {
   ASSERT_EQ(evaluated.exit_code, 0) << evaluated.output;
   EXPECT_TRUE(files::exists(path("run/eval/results.md")));
 
-  const Outcome exported = ocm("export " + path("run") + " --out " + path("exported.pt"));
-  ASSERT_EQ(exported.exit_code, 0) << exported.output;
-  const Outcome loaded = run_command(
-      std::string(OCM_PYTHON3) + " " + OCM_SOURCE_DIR + "/tests/reference/check_export.py " +
-      path("exported.pt") + " " + reference(".safetensors") + " " + path("torch.safetensors"));
-  ASSERT_EQ(loaded.exit_code, 0) << loaded.output;
-  const checkpoints::TensorMap theirs =
-      checkpoints::read_safetensors(path("torch.safetensors")).tensors;
-  const checkpoints::TensorMap ref =
-      checkpoints::read_safetensors(reference(".safetensors")).tensors;
-  const eval::TrainedModel model = eval::load_trained_model(path("run"), torch::kCPU);
-  torch::NoGradGuard no_grad;
-  const torch::Tensor x = ref.at("x").to(torch::kFloat32);
-  for (int64_t i = 0; i < x.size(0); ++i) {
-    const auto [eps, h] =
-        model.denoiser->eps_and_h(x.narrow(0, i, 1), ref.at("t")[i].item<int64_t>());
-    EXPECT_LT(relative_error(eps, theirs.at("eps").narrow(0, i, 1)), 1e-5) << i;
-    EXPECT_LT(relative_error(h, theirs.at("h").narrow(0, i, 1)), 1e-5) << i;
-  }
+  expect_export_matches_pytorch("run", reference(".safetensors"));
 }
 
 // improved DDPM's ImageNet-64 setting at reduced width (the reference's iddpm_imagenet case):
@@ -159,6 +164,8 @@ TEST_F(Import, LearnedSigmaNetworkEvaluatesItsOwnVarianceBesideOcm) {
   const std::string report = test::read_text(path("learned/eval/results.md"));
   EXPECT_NE(report.find("learned"), std::string::npos) << report;
   EXPECT_NE(report.find("ocm"), std::string::npos) << report;
+  expect_export_matches_pytorch("learned",
+                                std::string(OCM_REFERENCE_DIR) + "/iddpm_imagenet.safetensors");
   // A network without learned sigma has no variance to sample with.
   ASSERT_EQ(import(reference(".state_dict.pt"), "no_sigma").exit_code, 0);
   const Outcome refused = ocm("sample " + path("no_sigma") +

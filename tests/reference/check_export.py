@@ -46,7 +46,7 @@ def main():
     head.load_state_dict({k: v for k, v in state.items() if k in head_keys}, strict=True)
     trunk.eval()
     head.eval()
-    convention = "t-1" if model["kind"] == "unet" else "(t-1)*1000/N"
+    convention = metadata["time_input"]
     with torch.no_grad():
         x = inputs["x"].float()
         time = ref.network_time(inputs["t"], convention, n)

@@ -113,7 +113,7 @@ def make_case(name, case, out_dir):
     if out.shape[1] == 2 * c:
         tensors["variance"] = out[:, c:]
     metadata = {"model": json.dumps(case["model"]), "num_timesteps": str(case["n"]),
-                "shape": json.dumps(case["shape"])}
+                "shape": json.dumps(case["shape"]), "time_input": case["time_input"]}
     write_safetensors(os.path.join(out_dir, name + ".safetensors"), tensors, metadata)
     return trunk
 

@@ -41,6 +41,24 @@ TEST(Networks, ConfigBuildsTrunkAndHeadAndRejectsMismatches) {
   EXPECT_THROW(make_network(config, {1, 28, 28}), UserError);
 }
 
+// Note [time input]: auto is each family's published convention.
+TEST(TimeInput, AutoIsEachFamilysPublishedConvention) {
+  auto expect_input = [](const std::string& convention, const std::string& kind, int64_t n,
+                         double shift, double scale) {
+    const TimeInput input = time_input_of(convention, kind, n);
+    EXPECT_EQ(input.shift, shift) << convention << " " << kind;
+    EXPECT_DOUBLE_EQ(input.scale, scale) << convention << " " << kind;
+  };
+  expect_input("auto", "unet", 1000, 1, 1);
+  expect_input("auto", "iddpm", 4000, 1, 0.25);
+  expect_input("auto", "mlp", 1000, 0, 1);
+  expect_input("t*1000/N", "iddpm", 2000, 0, 0.5);
+  const torch::Tensor time = time_input_of("(t-1)*1000/N", "iddpm", 4000)
+                                 .network_time(torch::tensor({1, 4000}));
+  EXPECT_TRUE(torch::equal(time, torch::tensor({0.0f, 999.75f})));
+  EXPECT_THROW(time_input_of("t+1", "unet", 1000), UserError);
+}
+
 TEST(UNet, OutputShapesFor28And32AndZeroOutputAtInit) {
   torch::manual_seed(0);
   for (const auto& [resolution, channels, mult] :

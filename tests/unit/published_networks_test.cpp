@@ -47,6 +47,7 @@ Reference read_reference(const std::string& name) {
   m.use_scale_shift_norm = model.value("use_scale_shift_norm", false);
   m.resblock_updown = model.value("resblock_updown", false);
   m.learn_sigma = model.value("learn_sigma", false);
+  m.time_input = file.metadata.at("time_input");
   r.config.diffusion.num_timesteps = std::stoll(file.metadata.at("num_timesteps"));
   return r;
 }
