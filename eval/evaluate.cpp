@@ -202,6 +202,7 @@ EvalResult frechet_result(TrainedModel& model, const SamplingSetting& setting,
           setting.steps,
           reference.metric,
           frechet_distance(reference.statistics, generated),
+          std::nullopt,  // one seed: no spread measured
           sums.count(),
           seconds_since(start),
           reference.network->description() + " vs " + reference.statistics.source,
@@ -228,9 +229,11 @@ EvalResult nll_result(TrainedModel& model, const SamplingSetting& setting, Analy
   SamplingSetting reported = setting;
   reported.sampler = "ddpm";
   reported.eta = 0;
-  return {reported.name(),   "ddpm",      setting.cov,          setting.steps,        "nll",
-          bpd.mean,          count,       seconds_since(start), held_out.description, 0.0,
-          setting.cov_scale, request.seed};
+  return {reported.name(),      "ddpm", setting.cov,
+          setting.steps,        "nll",  bpd.mean,
+          bpd.standard_error,   count,  seconds_since(start),
+          held_out.description, 0.0,    setting.cov_scale,
+          request.seed};
 }
 
 // Creates <run>/eval/grids on rank 0, once every input has been checked.
@@ -284,7 +287,9 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
     if (communicator.rank() != 0)
       return;
     append_result(results_path, model, r);
-    spdlog::info("{} {}: {:.5g} (n = {}, {:.1f} s)", r.setting, r.metric, r.value, r.n, r.seconds);
+    const std::string error = r.standard_error ? fmt::format(" ± {:.2g}", *r.standard_error) : "";
+    spdlog::info("{} {}: {:.5g}{} (n = {}, {:.1f} s)", r.setting, r.metric, r.value, error, r.n,
+                 r.seconds);
   };
   AnalyticTables tables(model, communicator, request.analytic_samples);
   // Another seed's grids sit beside seed 0's rather than replacing them.

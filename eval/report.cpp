@@ -45,6 +45,8 @@ void append_result(const std::string& path, const TrainedModel& model, const Eva
                         {"steps", r.steps},
                         {"metric", r.metric},
                         {"value", r.value},
+                        {"standard_error", r.standard_error ? nlohmann::json(*r.standard_error)
+                                                            : nlohmann::json(nullptr)},
                         {"n", r.n},
                         {"seconds", r.seconds},
                         {"features", r.features}}
@@ -63,12 +65,16 @@ std::vector<EvalResult> results_of_checkpoint(const std::string& path,
       const auto j = nlohmann::json::parse(line);
       if (j.at("checkpoint") != checkpoint)
         continue;
+      const auto error = j.find("standard_error");
       EvalResult r{j.at("setting"),
                    j.at("sampler"),
                    j.at("cov"),
                    j.at("steps"),
                    j.at("metric"),
                    j.at("value"),
+                   error == j.end() || error->is_null()
+                       ? std::nullopt
+                       : std::optional<double>(error->get<double>()),
                    j.at("n"),
                    j.at("seconds"),
                    j.at("features"),
@@ -109,6 +115,16 @@ MetricTable table_of(const std::string& metric, const std::vector<EvalResult>& r
   return table;
 }
 
+// "5.123 ± 0.021": the value and, where measured, its standard error.
+std::string value_text(const EvalResult& r) {
+  char text[64];
+  if (r.standard_error)
+    std::snprintf(text, sizeof text, "%.4g ± %.2g", r.value, *r.standard_error);
+  else
+    std::snprintf(text, sizeof text, "%.4g", r.value);
+  return text;
+}
+
 void write_table(std::ostream& md, const MetricTable& table) {
   md << "| sampler | covariance | seed | n |";
   for (const int64_t k : table.ks)
@@ -122,10 +138,7 @@ void write_table(std::ostream& md, const MetricTable& table) {
     md << "| " << sampler << " | " << cov << " | " << seed << " | " << n << " |";
     for (const int64_t k : table.ks) {
       const auto found = by_k.find(k);
-      char value[32] = " |";
-      if (found != by_k.end())
-        std::snprintf(value, sizeof value, " %.4g |", found->second->value);
-      md << value;
+      md << " " << (found == by_k.end() ? "" : value_text(*found->second)) << " |";
     }
     md << "\n";
   }
@@ -145,8 +158,14 @@ std::vector<PlotSeries> series_of(const MetricTable& table) {
     PlotSeries line{sampler + " " + cov + (several_seeds ? " seed " + std::to_string(seed) : "") +
                         (several_counts ? " n " + std::to_string(n) : ""),
                     {}};
-    for (const auto& [k, result] : by_k)
+    const bool all_have_errors = std::all_of(by_k.begin(), by_k.end(), [](const auto& entry) {
+      return entry.second->standard_error.has_value();
+    });
+    for (const auto& [k, result] : by_k) {
       line.points.emplace_back(static_cast<double>(k), result->value);
+      if (all_have_errors)
+        line.errors.push_back(*result->standard_error);
+    }
     series.push_back(line);
   }
   return series;
@@ -158,6 +177,14 @@ void write_section(std::ostream& md, const std::string& metric, const MetricTabl
   if (!any.features.empty())
     md << (metric == "nll" ? "Data: " : "Features: ") << any.features << ".\n\n";
   write_table(md, table);
+  const bool any_error = std::any_of(table.rows.begin(), table.rows.end(), [](const auto& row) {
+    return std::any_of(row.second.begin(), row.second.end(),
+                       [](const auto& cell) { return cell.second->standard_error.has_value(); });
+  });
+  if (any_error) {
+    md << "\n± is one standard error" << (metric == "nll" ? " over the n test images" : "")
+       << "; the plot's bars are the same.\n";
+  }
   if (std::any_of(table.rows.begin(), table.rows.end(),
                   [](const auto& row) { return std::get<0>(row.first).rfind("ddim", 0) == 0; }))
     md << "\n`ddimE` is DDIM with eta = E; `ddim` alone has eta = 0.\n";

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,9 @@ struct EvalResult {
   int64_t steps = 0;
   std::string metric;  // fid, fd or nll (bits/dim)
   double value = 0;
+  // The standard error of `value`: for nll, over the n test images. Absent where it was not
+  // measured (fid / fd, and results.jsonl lines written before it was recorded).
+  std::optional<double> standard_error;
   int64_t n = 0;
   double seconds = 0;
   std::string features;  // the feature network or reference, for fid / fd
@@ -35,7 +39,8 @@ std::vector<EvalResult> results_of_checkpoint(const std::string& path,
                                               const std::string& checkpoint);
 
 // Rewrites <dir>/results.md (a table per metric: one row per sampler, covariance, seed and n, a
-// column per K) and <dir>/<metric>.png (the same as lines against K).
+// column per K, each value with its standard error where measured) and <dir>/<metric>.png (the
+// same as lines against K, with error bars of one standard error).
 void write_reports(const std::string& dir, const TrainedModel& model,
                    const std::vector<EvalResult>& results);
 

@@ -227,6 +227,8 @@ TEST_F(EvalCli, EvalWritesTheGridAndAddsRowsOfOtherSettings) {
   const std::string report = read_text(files::join(eval_dir, "results.md"));
   EXPECT_NE(report.find("| ddpm | ocm |"), std::string::npos) << report;
   EXPECT_NE(report.find("features.pt (sha256 "), std::string::npos) << report;
+  EXPECT_NE(report.find("± is one standard error over the n test images"), std::string::npos)
+      << report;
 
   // Another eta, seed and c_t scale land in rows of their own, beside the first invocation's.
   const Outcome ddim =
