@@ -185,21 +185,29 @@ class ExactGaussian : public ::testing::Test {
         diffusion::SampleRandom random(4, RandomPurpose::kStatistics, indices);
         return model.sample_data(random);
       };
+  // The 5-step bound with the Gaussian decoder, and its closed form in bits/dim.
+  static diffusion::LikelihoodOptions five_step_bound() {
+    diffusion::LikelihoodOptions options;
+    options.steps = 5;
+    options.decoder = "gaussian";
+    return options;
+  }
+  double closed_form_bpd(const std::string& cov) const {
+    return diffusion::closed_form_nelbo(model.schedule(), diffusion::trajectory("linear", 5, 1000),
+                                        m, s, cov) /
+           (3 * std::log(2.0));
+  }
 };
 
 TEST_F(ExactGaussian, DatasetBitsPerDimMatchesTheClosedForm) {
-  diffusion::LikelihoodOptions options;
-  options.steps = 5;
-  options.decoder = "gaussian";
-  const auto times = diffusion::trajectory("linear", 5, 1000);
+  const diffusion::LikelihoodOptions options = five_step_bound();
   auto communicator = dist::make_single_process_communicator();
   for (const std::string cov : {"ocm", "fixed-small", "fixed-large"}) {
     SCOPED_TRACE(cov);
     auto estimator = diffusion::make_estimator(cov, model.schedule());
     const BpdResult bpd =
         mean_bpd(model, *estimator, model.schedule(), options, 6000, read, 512, 9, *communicator);
-    const double expected =
-        diffusion::closed_form_nelbo(model.schedule(), times, m, s, cov) / (3 * std::log(2.0));
+    const double expected = closed_form_bpd(cov);
     EXPECT_EQ(bpd.count, 6000);
     EXPECT_NEAR(bpd.mean, expected, 5 * bpd.standard_error + 1e-9) << "se " << bpd.standard_error;
   }
@@ -209,14 +217,10 @@ TEST_F(ExactGaussian, DatasetBitsPerDimMatchesTheClosedForm) {
 // data and new noise each), the closed-form expectation lies within 1.96 standard errors of
 // the mean about 95% of the time (binomial sd over 300 runs: 1.3 points).
 TEST_F(ExactGaussian, BitsPerDimStandardErrorCoversTheTruthAtItsStatedRate) {
-  diffusion::LikelihoodOptions options;
-  options.steps = 5;
-  options.decoder = "gaussian";
-  const auto times = diffusion::trajectory("linear", 5, 1000);
+  const diffusion::LikelihoodOptions options = five_step_bound();
   auto communicator = dist::make_single_process_communicator();
   auto estimator = diffusion::make_estimator("fixed-large", model.schedule());
-  const double truth = diffusion::closed_form_nelbo(model.schedule(), times, m, s, "fixed-large") /
-                       (3 * std::log(2.0));
+  const double truth = closed_form_bpd("fixed-large");
   const int runs = 300;
   int covered = 0;
   for (int run = 0; run < runs; ++run) {
