@@ -28,6 +28,12 @@ torch::Tensor cos_sin_embedding(const torch::Tensor& time, int64_t dim) {
 
 namespace {
 
+// The trunk on a batch that is all at step t.
+TrunkOutput forward_at(Trunk& trunk, const torch::Tensor& x, int64_t t) {
+  return trunk.forward(x,
+                       torch::full({x.size(0)}, t, torch::dtype(torch::kInt64).device(x.device())));
+}
+
 [[noreturn]] void no_learned_variance() {
   throw UserError("model", "has no learned variance",
                   "an improved-DDPM network with learned sigma (model.learn_sigma: true), "
@@ -46,9 +52,7 @@ NetworkDenoiser::NetworkDenoiser(std::shared_ptr<Trunk> trunk, std::shared_ptr<H
     : trunk_(std::move(trunk)), head_(std::move(head)) {}
 
 torch::Tensor NetworkDenoiser::eps(const torch::Tensor& x, int64_t t) {
-  return trunk_
-      ->forward(x, torch::full({x.size(0)}, t, torch::dtype(torch::kInt64).device(x.device())))
-      .eps;
+  return forward_at(*trunk_, x, t).eps;
 }
 
 std::pair<torch::Tensor, torch::Tensor> NetworkDenoiser::eps_and_h(const torch::Tensor& x,
@@ -58,15 +62,13 @@ std::pair<torch::Tensor, torch::Tensor> NetworkDenoiser::eps_and_h(const torch::
                     "Train the OCM phase first, or sample with --cov fixed-small, fixed-large, "
                     "analytic or ocm-mc.");
   }
-  const TrunkOutput out = trunk_->forward(
-      x, torch::full({x.size(0)}, t, torch::dtype(torch::kInt64).device(x.device())));
+  const TrunkOutput out = forward_at(*trunk_, x, t);
   return {out.eps, head_->forward(out.features, out.time_embedding)};
 }
 
 std::pair<torch::Tensor, torch::Tensor> NetworkDenoiser::eps_and_variance(const torch::Tensor& x,
                                                                           int64_t t) {
-  const TrunkOutput out = trunk_->forward(
-      x, torch::full({x.size(0)}, t, torch::dtype(torch::kInt64).device(x.device())));
+  const TrunkOutput out = forward_at(*trunk_, x, t);
   if (!out.variance.defined())
     no_learned_variance();
   return {out.eps, out.variance};
