@@ -6,6 +6,14 @@ add_library(ocm_torch_pch STATIC EXCLUDE_FROM_ALL ${CMAKE_CURRENT_LIST_DIR}/torc
 target_link_libraries(ocm_torch_pch PUBLIC torch)
 target_precompile_headers(ocm_torch_pch PRIVATE <torch/torch.h>)
 
+# Note [unity libraries]
+# The PCH saves parsing torch's headers, not instantiating and compiling its inline code, which
+# every torch-using unit still pays. Compiling each library as unity units of up to 8 sources
+# pays that once per batch: measured on 2 cores, ocm_diffusion 150 s -> 35 s and the whole `ocm`
+# target 13.6 -> 6.4 min. The price is that file-local names must not collide across a folder;
+# diffusion/families.h gives each network family its own namespace for that reason. Apps and
+# tests stay one unit per file (every subcommand defines the same entry points).
+
 # ocm_library(NAME SOURCES ... [DEPENDS ...] [TORCH])
 #   One static library per code folder, named ocm_<folder>; headers are included as "folder/x.h".
 function(ocm_library name)
@@ -14,6 +22,7 @@ function(ocm_library name)
     message(FATAL_ERROR "ocm_library(${name}) lists no SOURCES; every code folder has code.")
   endif()
   add_library(${name} STATIC ${arg_SOURCES})
+  set_target_properties(${name} PROPERTIES UNITY_BUILD ON UNITY_BUILD_BATCH_SIZE 8)
   target_include_directories(${name} PUBLIC ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
   target_link_libraries(${name} PUBLIC ${arg_DEPENDS})
   target_compile_options(${name} PRIVATE -Wall -Wextra)

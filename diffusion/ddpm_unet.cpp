@@ -5,7 +5,7 @@
 #include "diffusion/families.h"
 #include "diffusion/layers.h"
 
-namespace ocm::diffusion {
+namespace ocm::diffusion::ddpm {
 namespace {
 
 namespace nn = torch::nn;
@@ -273,12 +273,12 @@ class DdpmHead : public Head {
 
 }  // namespace
 
-std::shared_ptr<torch::nn::Module> make_ddpm_unet(const UNetOptions& options) {
+std::shared_ptr<torch::nn::Module> make_unet(const UNetOptions& options) {
   return std::make_shared<DdpmUNet>(options);
 }
 
-std::shared_ptr<Head> make_ddpm_head(const HeadOptions& options) {
+std::shared_ptr<Head> make_head(const HeadOptions& options) {
   return std::make_shared<DdpmHead>(options);
 }
 
-}  // namespace ocm::diffusion
+}  // namespace ocm::diffusion::ddpm

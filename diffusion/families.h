@@ -6,13 +6,19 @@
 
 #include "diffusion/networks.h"
 
-namespace ocm::diffusion {
+// Each family lives in its own namespace so that the file-local names of one (kNormEps,
+// ResampleImpl, ...) never meet another's when a unity build compiles them in one unit.
+namespace ocm::diffusion::ddpm {
+std::shared_ptr<torch::nn::Module> make_unet(const UNetOptions& options);
+std::shared_ptr<Head> make_head(const HeadOptions& options);
+}  // namespace ocm::diffusion::ddpm
 
-std::shared_ptr<torch::nn::Module> make_ddpm_unet(const UNetOptions& options);
-std::shared_ptr<Head> make_ddpm_head(const HeadOptions& options);
-std::shared_ptr<torch::nn::Module> make_iddpm_unet(const IddpmOptions& options);
-std::shared_ptr<Head> make_iddpm_head(const HeadOptions& options);
-std::shared_ptr<torch::nn::Module> make_mlp_network(const MlpOptions& options);
-std::shared_ptr<Head> make_mlp_head(const HeadOptions& options);
+namespace ocm::diffusion::iddpm {
+std::shared_ptr<torch::nn::Module> make_unet(const IddpmOptions& options);
+std::shared_ptr<Head> make_head(const HeadOptions& options);
+}  // namespace ocm::diffusion::iddpm
 
-}  // namespace ocm::diffusion
+namespace ocm::diffusion::mlp {
+std::shared_ptr<torch::nn::Module> make_network(const MlpOptions& options);
+std::shared_ptr<Head> make_head(const HeadOptions& options);
+}  // namespace ocm::diffusion::mlp

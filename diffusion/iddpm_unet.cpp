@@ -9,7 +9,7 @@
 #include "diffusion/families.h"
 #include "diffusion/layers.h"
 
-namespace ocm::diffusion {
+namespace ocm::diffusion::iddpm {
 namespace {
 
 namespace nn = torch::nn;
@@ -366,12 +366,12 @@ class IddpmHead : public Head {
 
 }  // namespace
 
-std::shared_ptr<torch::nn::Module> make_iddpm_unet(const IddpmOptions& options) {
+std::shared_ptr<torch::nn::Module> make_unet(const IddpmOptions& options) {
   return std::make_shared<IddpmUNet>(options);
 }
 
-std::shared_ptr<Head> make_iddpm_head(const HeadOptions& options) {
+std::shared_ptr<Head> make_head(const HeadOptions& options) {
   return std::make_shared<IddpmHead>(options);
 }
 
-}  // namespace ocm::diffusion
+}  // namespace ocm::diffusion::iddpm

@@ -4,7 +4,7 @@
 #include "diffusion/families.h"
 #include "diffusion/layers.h"
 
-namespace ocm::diffusion {
+namespace ocm::diffusion::mlp {
 namespace {
 
 namespace nn = torch::nn;
@@ -66,12 +66,12 @@ class MlpHead : public Head {
 
 }  // namespace
 
-std::shared_ptr<torch::nn::Module> make_mlp_network(const MlpOptions& options) {
+std::shared_ptr<torch::nn::Module> make_network(const MlpOptions& options) {
   return std::make_shared<Mlp>(options);
 }
 
-std::shared_ptr<Head> make_mlp_head(const HeadOptions& options) {
+std::shared_ptr<Head> make_head(const HeadOptions& options) {
   return std::make_shared<MlpHead>(options);
 }
 
-}  // namespace ocm::diffusion
+}  // namespace ocm::diffusion::mlp

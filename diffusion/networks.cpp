@@ -76,13 +76,13 @@ void check_unet(const UNetOptions& options) {
 
 std::shared_ptr<torch::nn::Module> make_unet(const UNetOptions& options) {
   check_unet(options);
-  return make_ddpm_unet(options);
+  return ddpm::make_unet(options);
 }
 
 std::shared_ptr<torch::nn::Module> make_iddpm(const IddpmOptions& options) {
   check_unet(options);
   check_positive(options.num_heads, "model.num_heads");
-  return make_iddpm_unet(options);
+  return iddpm::make_unet(options);
 }
 
 std::shared_ptr<torch::nn::Module> make_mlp(const MlpOptions& options) {
@@ -90,7 +90,7 @@ std::shared_ptr<torch::nn::Module> make_mlp(const MlpOptions& options) {
   check_even_embedding(options.width, "model.width");
   if (options.depth < 0)
     throw UserError("model.depth", "is negative", "0 or more blocks");
-  return make_mlp_network(options);
+  return mlp::make_network(options);
 }
 
 std::shared_ptr<Trunk> as_trunk(const std::shared_ptr<torch::nn::Module>& network) {
@@ -102,12 +102,12 @@ std::shared_ptr<Trunk> as_trunk(const std::shared_ptr<torch::nn::Module>& networ
 
 std::shared_ptr<Head> make_head(const HeadOptions& options) {
   if (options.kind == "mlp")
-    return make_mlp_head(options);
+    return mlp::make_head(options);
   if (options.kind != "simple" && options.kind != "complex") {
     throw UserError("model.head", "is `" + options.kind + "`",
                     "simple, complex (UNet) or mlp (MLP)");
   }
-  return options.family == "iddpm" ? make_iddpm_head(options) : make_ddpm_head(options);
+  return options.family == "iddpm" ? iddpm::make_head(options) : ddpm::make_head(options);
 }
 
 namespace {

@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/log.h"
 #include "data/loader.h"
@@ -22,12 +23,6 @@
 
 namespace ocm::trainer {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 // This rank's share of each global batch of the phase, from step `start` on.
 struct PhaseData {
