@@ -8,6 +8,7 @@
 #include "data/converters.h"
 #include "data/dataset.h"
 #include "dist/topology.h"
+#include "eval/mixture_truth.h"
 
 namespace ocm::app {
 namespace {
@@ -18,6 +19,9 @@ struct DataOptions {
   std::string out;
   data::ShardLayout layout;
   int64_t resolution = 0;
+  int64_t count = 50000;
+  int64_t test_count = 10000;
+  uint64_t seed = 0;
   std::string dir;
 };
 
@@ -26,6 +30,9 @@ void print_info(const data::Manifest& m, const std::string& dir) {
   for (const int64_t d : m.element_shape)
     std::cout << " " << d;
   std::cout << ")"
+            << (m.mixture ? ", drawn from a mixture of " +
+                                std::to_string(m.mixture->weights.size()) + " Gaussians"
+                          : "")
             << (m.has_labels ? ", " + std::to_string(m.num_classes) + " classes" : ", unlabelled")
             << "\nsource: " << m.source << "\n";
   for (const auto& [name, split] : m.splits) {
@@ -39,14 +46,21 @@ CommandRunner configure(CLI::App& command) {
   auto options = std::make_shared<DataOptions>();
   CLI::App* prepare =
       command.add_subcommand("prepare", "Convert a source dataset into ocm's sharded HDF5 format");
-  prepare->add_option("kind", options->kind, "fashion-mnist, mnist, cifar10, folder or arrays")
+  prepare
+      ->add_option("kind", options->kind,
+                   "fashion-mnist, mnist, cifar10, folder, arrays or mixture")
       ->required()
-      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "folder", "arrays"}));
+      ->check(CLI::IsMember({"fashion-mnist", "mnist", "cifar10", "folder", "arrays", "mixture"}));
   prepare->add_option("--source", options->source,
                       "IDX directory (fashion-mnist default: /usr/share/datasets/fashion-mnist), "
                       "cifar-10-binary.tar.gz or its extracted folder, a folder of class folders, "
-                      "or a .npy / HDF5 float array");
+                      "a .npy / HDF5 float array, or a mixture spec (JSON, like "
+                      "configs/gmm2d_mixture.json)");
   prepare->add_option("--resolution", options->resolution, "folder: output image size (square)");
+  prepare->add_option("--count", options->count, "mixture: training elements (default 50000)");
+  prepare->add_option("--test-count", options->test_count,
+                      "mixture: test elements (default 10000)");
+  prepare->add_option("--seed", options->seed, "mixture: seed of the draws");
   prepare->add_option("--out", options->out, "New dataset directory")->required();
   prepare
       ->add_option("--shard-size", options->layout.shard_bytes,
@@ -81,6 +95,9 @@ CommandRunner configure(CLI::App& command) {
         data::convert_folder(source, options->out, options->resolution, options->layout, group);
         if (topology.rank != 0)
           return 0;
+      } else if (options->kind == "mixture") {
+        eval::write_mixture_dataset({source, options->out, options->count, options->test_count,
+                                     options->seed, options->layout});
       } else if (options->kind == "arrays") {
         data::convert_arrays(source, options->out, options->layout);
       } else if (options->kind == "cifar10") {

@@ -25,11 +25,14 @@ CommandRunner configure(CLI::App& command) {
   command.add_option("--sampler", r.samplers, "ddpm and/or ddim")
       ->delimiter(',')
       ->check(CLI::IsMember({"ddpm", "ddim"}));
-  command.add_option("--cov", r.covs, "fixed-small, fixed-large, analytic, ocm, ocm-mc, learned")
+  command
+      .add_option("--cov", r.covs,
+                  "fixed-small, fixed-large, analytic, ocm, ocm-mc, learned, exact")
       ->delimiter(',');
   command
       .add_option("--metric", r.metrics,
-                  "fid (Inception features), fd (any feature network), nll (bits/dim)")
+                  "fid (Inception features), fd (any feature network), nll (bits/dim); for data "
+                  "of a known mixture, mmd and h-error (the head against the exact h*)")
       ->delimiter(',');
   command.add_option("--eta", r.eta, "DDIM eta");
   command.add_option("--cov-scale", r.cov_scale,
@@ -46,12 +49,19 @@ CommandRunner configure(CLI::App& command) {
                      "Reference statistics of `ocm stats` (default: computed from the run's "
                      "training split)");
   command.add_option("--nll-samples", r.nll_samples, "Test elements for nll (default: all)");
+  command.add_flag("--nll-unclipped", r.nll_unclipped,
+                   "Images: leave x0_hat unclipped in the bound (ocm 0.2's numbers); by default "
+                   "it is clipped to [-1, 1] as the published likelihood code does");
   command.add_option("--batch", r.batch, "Samples per forward pass on a rank");
   command
       .add_option("--analytic-samples", r.analytic_samples,
                   "Training elements behind each Analytic-DPM Gamma table (default 2048)")
       ->check(CLI::PositiveNumber);
-  command.add_option("--seed", r.seed, "Seed of the samples and the bound's noise");
+  command
+      .add_option("--seed,--seeds", r.seeds,
+                  "Seeds of the samples, e.g. 0,1,2: fid/fd/mmd once per seed, reported as mean "
+                  "and spread; nll and h-error use the first")
+      ->delimiter(',');
   add_timeout_option(command, o->timeout, "the run's dist.timeout_s");
   return [o]() {
     const EvalProcess process = start_eval_process();

@@ -109,8 +109,8 @@ CommandRunner configure(CLI::App& command) {
       ->check(CLI::IsMember({"ddpm", "ddim"}));
   command.add_option("--eta", o->setting.eta, "DDIM eta in [0, 1]");
   command.add_option("--cov", o->setting.cov,
-                     "fixed-small, fixed-large, analytic, ocm, ocm-mc or learned (a learned-sigma "
-                     "network's own variance; default ocm)");
+                     "fixed-small, fixed-large, analytic, ocm, ocm-mc, learned (a learned-sigma "
+                     "network's own variance) or exact (data of a known mixture); default ocm");
   command.add_option("--steps", o->setting.steps, "K sampling steps");
   command.add_option("--trajectory", o->setting.trajectory, "linear or quadratic")
       ->check(CLI::IsMember({"linear", "quadratic"}));

@@ -1,6 +1,7 @@
 #include "data/manifest.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <regex>
@@ -25,8 +26,11 @@ constexpr size_t kMaxShards = 1 << 20;
 // Reads typed fields of one JSON object, naming "<file>: <path>" in every error.
 class Fields {
  public:
-  Fields(const json& object, std::string file, std::string path)
-      : object_(object), file_(std::move(file)), path_(std::move(path)) {
+  Fields(const json& object, std::string file, std::string path,
+         std::string hint =
+             "The dataset directory is damaged or was not written by `ocm data "
+             "prepare`.")
+      : object_(object), file_(std::move(file)), path_(std::move(path)), hint_(std::move(hint)) {
     if (!object_.is_object())
       fail(path_, "is not an object", "a JSON object");
   }
@@ -63,17 +67,86 @@ class Fields {
 
   [[noreturn]] void fail(const std::string& field, const std::string& what,
                          const std::string& expected) const {
-    throw UserError(file_ + ": " + field, what, expected,
-                    "The dataset directory is damaged or was not written by `ocm data prepare`.");
+    throw UserError(file_ + ": " + field, what, expected, hint_);
   }
 
  private:
   const json& object_;
   std::string file_;
   std::string path_;
+  std::string hint_;
 };
 
+// A list of `count` finite numbers (any count when count < 0) at `field`.
+std::vector<double> numbers(const Fields& fields, const json& value, const std::string& field,
+                            int64_t count) {
+  if (!value.is_array() || (count >= 0 && static_cast<int64_t>(value.size()) != count))
+    fields.fail(field, "is " + value.dump().substr(0, 80),
+                count >= 0 ? "a list of " + std::to_string(count) + " numbers" : "a list");
+  std::vector<double> out;
+  for (const json& v : value) {
+    if (!v.is_number() || !std::isfinite(v.get<double>()))
+      fields.fail(field, "holds " + v.dump().substr(0, 40), "finite numbers");
+    out.push_back(v.get<double>());
+  }
+  return out;
+}
+
+MixtureSpec parse_mixture(const Fields& fields) {
+  MixtureSpec m;
+  m.weights = numbers(fields, fields.get("weights"), fields.at("weights"), -1);
+  const auto k = static_cast<int64_t>(m.weights.size());
+  if (k < 1 || k > 1024)
+    fields.fail(fields.at("weights"), "has " + std::to_string(k) + " entries", "1 to 1024");
+  double total = 0;
+  for (const double w : m.weights) {
+    if (w <= 0)
+      fields.fail(fields.at("weights"), "holds " + std::to_string(w), "positive weights");
+    total += w;
+  }
+  if (std::abs(total - 1) > 1e-6)
+    fields.fail(fields.at("weights"), "sums to " + std::to_string(total), "weights summing to 1");
+  for (const char* key : {"means", "stds"}) {
+    const json& rows = fields.get(key);
+    if (!rows.is_array() || static_cast<int64_t>(rows.size()) != k)
+      fields.fail(fields.at(key), "is not a list of " + std::to_string(k) + " rows",
+                  "one row per weight");
+    auto& out = std::string(key) == "means" ? m.means : m.stds;
+    const int64_t d = rows[0].is_array() ? static_cast<int64_t>(rows[0].size()) : -1;
+    if (d < 1 || d > kMaxDimension)
+      fields.fail(fields.at(key) + "[0]", "is not a list of 1 to 65536 numbers",
+                  "a row per weight");
+    for (size_t i = 0; i < rows.size(); ++i)
+      out.push_back(numbers(fields, rows[i], fields.at(key) + "[" + std::to_string(i) + "]", d));
+  }
+  if (m.means[0].size() != m.stds[0].size())
+    fields.fail(fields.at("stds"), "has rows of another length than means", "rows of one length");
+  for (const auto& row : m.stds) {
+    for (const double s : row) {
+      if (s <= 0)
+        fields.fail(fields.at("stds"), "holds " + std::to_string(s), "positive stds");
+    }
+  }
+  return m;
+}
+
+json mixture_to_json(const MixtureSpec& m) {
+  return {{"weights", m.weights}, {"means", m.means}, {"stds", m.stds}};
+}
+
 }  // namespace
+
+MixtureSpec mixture_from_json(const std::string& text, const std::string& where) {
+  json root;
+  try {
+    root = json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw UserError(where, "is not valid JSON (at byte " + std::to_string(e.byte) + ")",
+                    "{\"weights\": [...], \"means\": [[...]], \"stds\": [[...]]}");
+  }
+  return parse_mixture(
+      Fields(root, where, "", "A mixture spec is a JSON object like configs/gmm2d_mixture.json."));
+}
 
 int64_t Manifest::element_bytes() const {
   int64_t bytes = dtype == "uint8" ? 1 : 4;
@@ -186,6 +259,13 @@ Manifest manifest_from_json(const std::string& text, const std::string& file) {
     }
     m.splits[name] = std::move(entry);
   }
+  if (root.contains("mixture")) {
+    m.mixture = parse_mixture(Fields(root["mixture"], file, "mixture"));
+    const std::vector<int64_t> shape{static_cast<int64_t>(m.mixture->means[0].size())};
+    if (m.kind != "arrays" || m.element_shape != shape)
+      top.fail("mixture", "describes " + std::to_string(shape[0]) + "-d vectors",
+               "arrays of that shape");
+  }
   return m;
 }
 
@@ -208,6 +288,8 @@ std::string manifest_to_json(const Manifest& m) {
     splits[name] = {{"count", split.count}, {"shards", shards}};
   }
   root["splits"] = splits;
+  if (m.mixture)
+    root["mixture"] = mixture_to_json(*m.mixture);
   return root.dump(2) + "\n";
 }
 

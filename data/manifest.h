@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,14 @@ struct SplitEntry {
   std::vector<ShardEntry> shards;
 };
 
+// The distribution a synthetic dataset was drawn from, sum_k w_k N(means[k], diag(stds[k]^2)),
+// recorded so that evaluation can compare with the exact answer (docs/evaluation.md).
+struct MixtureSpec {
+  std::vector<double> weights;             // [K], positive, summing to 1
+  std::vector<std::vector<double>> means;  // [K][D]
+  std::vector<std::vector<double>> stds;   // [K][D], positive
+};
+
 struct Manifest {
   int format_version = kFormatVersion;
   std::string kind;                    // "images" or "arrays"
@@ -36,6 +45,7 @@ struct Manifest {
   int64_t num_classes = 0;  // 0 when unlabelled
   std::string source;       // what it was converted from, for the record
   std::map<std::string, SplitEntry> splits;
+  std::optional<MixtureSpec> mixture;  // arrays [D] drawn from a known mixture
 
   int64_t element_bytes() const;
   const SplitEntry& split(const std::string& name, const std::string& dataset_dir) const;
@@ -48,6 +58,11 @@ Manifest read_manifest(const std::string& dataset_dir);
 
 // Writes manifest.json into `dir`, fsynced.
 void write_manifest(const Manifest& manifest, const std::string& dir);
+
+// A mixture as the manifest's `mixture` field holds it (also the spec file of `ocm data prepare
+// mixture`), checked: K in [1, 1024], D in [1, 65536], finite numbers, weights > 0 summing to 1
+// within 1e-6, stds > 0. `where` names the text's origin in errors.
+MixtureSpec mixture_from_json(const std::string& text, const std::string& where);
 
 // The manifest as JSON text, and back; `where` names the text's origin in errors.
 std::string manifest_to_json(const Manifest& manifest);

@@ -6,6 +6,7 @@
 
 #include "common/error.h"
 #include "common/text.h"
+#include "diffusion/gaussian_mixture.h"
 
 namespace ocm::diffusion {
 namespace {
@@ -66,6 +67,25 @@ class LearnedHead : public CovarianceEstimator {
 
  private:
   const Schedule& schedule_;
+};
+
+// The true distribution's posterior variance (GaussianMixture::optimal_h in closed form) with the
+// trained network's eps: what a perfect OCM head would give this trunk, so the covariance is the
+// only thing that differs from `ocm`.
+class ExactPosterior : public CovarianceEstimator {
+ public:
+  ExactPosterior(const Schedule& schedule, const GaussianMixture& truth)
+      : schedule_(schedule), truth_(truth) {}
+  Prediction predict(DenoisingModel& model, const torch::Tensor& x_t, int64_t t, int64_t,
+                     SampleRandom&) override {
+    const torch::Tensor times = torch::full({x_t.size(0)}, t, torch::kLong);
+    const torch::Tensor h = truth_.optimal_h(x_t, times);
+    return {model.eps(x_t, t), posterior_variance_from_h(h, schedule_.abar(t)), {}};
+  }
+
+ private:
+  const Schedule& schedule_;
+  const GaussianMixture& truth_;
 };
 
 // Note [learned variance]
@@ -168,6 +188,13 @@ std::unique_ptr<CovarianceEstimator> make_unscaled_estimator(const std::string& 
     return std::make_unique<LearnedHead>(schedule);
   if (name == "learned")
     return std::make_unique<LearnedVariance>(schedule, options.trajectory);
+  if (name == "exact") {
+    if (options.truth == nullptr) {
+      throw UserError("--cov exact", "the data's true distribution is not known",
+                      "a dataset drawn from a known mixture (ocm data prepare mixture)");
+    }
+    return std::make_unique<ExactPosterior>(schedule, *options.truth);
+  }
   if (name == "ocm-mc") {
     if (options.probes < 1) {
       throw UserError("ocm-mc probes", "is " + std::to_string(options.probes), "at least 1");
@@ -189,8 +216,8 @@ std::unique_ptr<CovarianceEstimator> make_unscaled_estimator(const std::string& 
 }  // namespace
 
 const std::vector<std::string>& estimator_names() {
-  static const std::vector<std::string> names = {"fixed-small", "fixed-large", "analytic",
-                                                 "ocm",         "ocm-mc",      "learned"};
+  static const std::vector<std::string> names = {"fixed-small", "fixed-large", "analytic", "ocm",
+                                                 "ocm-mc",      "learned",     "exact"};
   return names;
 }
 

@@ -37,18 +37,22 @@ class CovarianceEstimator {
                              SampleRandom& random) = 0;
 };
 
+class GaussianMixture;
+
 struct EstimatorOptions {
-  int64_t probes = 1;                    // ocm-mc: Rademacher probes per step
-  const AnalyticTable* table = nullptr;  // analytic: Gamma_t for every t of the trajectory
-  double c_scale = 1.0;                  // multiplies c_t (Note [c_t scale]); not fixed-large
-  std::vector<int64_t> trajectory;       // learned: the sampled times, decreasing, then 0
+  int64_t probes = 1;                      // ocm-mc: Rademacher probes per step
+  const AnalyticTable* table = nullptr;    // analytic: Gamma_t for every t of the trajectory
+  double c_scale = 1.0;                    // multiplies c_t (Note [c_t scale]); not fixed-large
+  std::vector<int64_t> trajectory;         // learned: the sampled times, decreasing, then 0
+  const GaussianMixture* truth = nullptr;  // exact: the distribution the data came from
 };
 
 // Throws UserError unless `scale` (EstimatorOptions::c_scale, eval's --cov-scale) is a finite
 // number >= 0.
 void check_c_scale(double scale);
 
-// name: fixed-small, fixed-large, analytic, ocm, ocm-mc or learned (Note [learned variance]).
+// name: fixed-small, fixed-large, analytic, ocm, ocm-mc, learned (Note [learned variance]) or
+// exact (the true posterior variance of options.truth, with the model's eps).
 // Throws UserError on anything else, and on a c_scale that is negative, not finite, or given to
 // fixed-large or learned.
 std::unique_ptr<CovarianceEstimator> make_estimator(const std::string& name,

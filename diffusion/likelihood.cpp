@@ -60,6 +60,9 @@ torch::Tensor negative_elbo_bpd(DenoisingModel& model, CovarianceEstimator& esti
                     "a trajectory through t = 1");
   }
   torch::NoGradGuard no_grad;
+  const auto clip = [&](const torch::Tensor& x0_hat) {
+    return options.clip_x0 ? x0_hat.clamp(-1, 1) : x0_hat;
+  };
   SampleRandom random(seed, RandomPurpose::kLikelihood, indices);
   const torch::Tensor x0 = x0_in.to(torch::kFloat64);
   const auto sample_shape = x0.sizes().slice(1);
@@ -80,8 +83,8 @@ torch::Tensor negative_elbo_bpd(DenoisingModel& model, CovarianceEstimator& esti
     Prediction prediction = estimator.predict(model, x_t, t, s, random);
     const StepCoefficients coefficients = step_coefficients(schedule, t, s);
     // In float64 from the start: at large t, 1 / sqrt(abar_t) amplifies float32 rounding.
-    const torch::Tensor x0_hat = predict_x0(
-        x_t.to(torch::kFloat64), prediction.eps.to(torch::kFloat64), coefficients.abar_t);
+    const torch::Tensor x0_hat = clip(predict_x0(
+        x_t.to(torch::kFloat64), prediction.eps.to(torch::kFloat64), coefficients.abar_t));
     if (prediction.posterior_variance.defined()) {
       prediction.posterior_variance = prediction.posterior_variance.to(torch::kFloat64);
     }
@@ -97,7 +100,7 @@ torch::Tensor negative_elbo_bpd(DenoisingModel& model, CovarianceEstimator& esti
   const int64_t t1 = times[times.size() - 2];
   const torch::Tensor x_1 = diffuse(t1);
   const torch::Tensor mean =
-      predict_x0(x_1, model.eps(x_1, t1), schedule.abar(t1)).to(torch::kFloat64);
+      clip(predict_x0(x_1, model.eps(x_1, t1), schedule.abar(t1)).to(torch::kFloat64));
   const torch::Tensor variance = torch::full({}, decoder_variance(schedule), x0.options());
   if (options.decoder == "discretized") {
     nats += sum_per_sample(discretized_gaussian_nll(x0, mean, variance.expand_as(x0)));

@@ -18,16 +18,22 @@ struct LikelihoodOptions {
   // discretized: 256-bin Gaussian over [-1, 1] (uint8 images). gaussian: a continuous density,
   // for vector data, where bits/dim is a differential entropy bound.
   std::string decoder = "discretized";
+  // Clip x0_hat to [-1, 1] in every step's mean and the decoder's (data in [-1, 1]).
+  bool clip_x0 = false;
 };
 
 // Note [K-step likelihood]
 // The negative ELBO of docs/maths.md section 7 on the K-step DDPM-type chain, per sample:
 // prior KL + one Gaussian KL per step t -> s with s >= 1 + the decoder at x_{t_1}, each term
-// with its own fresh x_t ~ q(x_t | x0) drawn from the sample's generator. x0_hat is not clipped
-// and sigma is not clipped inside the bound (it is a bound for the model as a density); c_t is
-// still clamped to [0, 1]. The decoder's variance is fixed to beta_tilde of the step 2 -> 1 of
-// the N-step chain, (1 - abar_1) / (1 - abar_2) * (1 - abar_2 / abar_1), whatever the estimator,
-// so estimators differ only in their KL terms.
+// with its own fresh x_t ~ q(x_t | x0) drawn from the sample's generator. sigma is not clipped
+// inside the bound (it is a bound for the model as a density); c_t is clamped to [0, 1]. The
+// decoder's variance is fixed to beta_tilde of the step 2 -> 1 of the N-step chain,
+// (1 - abar_1) / (1 - abar_2) * (1 - abar_2 / abar_1), whatever the estimator, so estimators
+// differ only in their KL terms. With clip_x0 (ocm eval's default for images), x0_hat is clipped
+// to [-1, 1] in every mean, as the published Analytic-DPM / OCM likelihood code does (its
+// evaluator builds the chain with clip_x0 = True, and its last step uses that same fixed
+// variance and a 256-bin decoder): a clipped mean is still a density model of data in [-1, 1],
+// and the bound's numbers are then comparable with theirs.
 //
 // Returns bits per dimension [B] (float64) for x0 [B, ...] with global sample indices.
 torch::Tensor negative_elbo_bpd(DenoisingModel& model, CovarianceEstimator& estimator,

@@ -12,23 +12,19 @@
 #include <torch/torch.h>
 
 #include "checkpoints/layout.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "data/dataset.h"
 #include "diffusion/likelihood.h"
 #include "eval/batches.h"
+#include "eval/exact_metrics.h"
 #include "eval/features.h"
 #include "eval/image_files.h"
 #include "eval/statistics.h"
 
 namespace ocm::eval {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
 
 std::string eta_text(double seconds) {
   char text[32];
@@ -69,8 +65,9 @@ std::optional<SamplingSetting> setting_of(const EvalRequest& request, const std:
 
 std::vector<SamplingSetting> settings_of(const EvalRequest& request, const TrainedModel& model) {
   for (const auto& metric : request.metrics) {
-    if (metric != "fid" && metric != "fd" && metric != "nll")
-      throw UserError("--metric " + metric, "is not a metric", "fid, fd or nll");
+    if (metric != "fid" && metric != "fd" && metric != "nll" && metric != "mmd" &&
+        metric != "h-error")
+      throw UserError("--metric " + metric, "is not a metric", "fid, fd, nll, mmd or h-error");
   }
   std::vector<SamplingSetting> out;
   for (const auto& sampler : request.samplers) {
@@ -101,6 +98,17 @@ void check_request(const EvalRequest& request, const TrainedModel& model, int wo
                     "at least 2 samples per setting for a covariance");
   if (frechet && !model.images)
     throw UserError("--metric fd", "needs image data", "nll for vector data");
+  if ((wants(request, "mmd") || wants(request, "h-error")) && !model.truth)
+    throw UserError("--metric mmd/h-error", "needs the true distribution of the data",
+                    "a run on a dataset drawn from a known mixture (`ocm data prepare mixture`)");
+  if (wants(request, "h-error") && !model.head)
+    throw UserError("--metric h-error", model.checkpoint_path + " has no OCM head",
+                    "a checkpoint of the OCM phase");
+  if (wants(request, "mmd") && request.num_samples < 2)
+    throw UserError("--num-samples " + std::to_string(request.num_samples), "is too small",
+                    "at least 2 samples per setting for mmd");
+  if (request.seeds.empty())
+    throw UserError("--seed", "lists no seed", "one seed or more, e.g. --seed 0,1,2");
   if (request.batch < 1)
     throw UserError("--batch", "is " + std::to_string(request.batch), "at least 1");
   if (frechet && request.num_samples < world)
@@ -171,8 +179,8 @@ class AnalyticTables {
 // The Frechet distance of one setting's samples to the reference; rank 0 writes its grid.
 EvalResult frechet_result(TrainedModel& model, const SamplingSetting& setting,
                           AnalyticTables& tables, const Reference& reference,
-                          const EvalRequest& request, dist::Communicator& communicator,
-                          const std::string& grid_path) {
+                          const EvalRequest& request, uint64_t seed,
+                          dist::Communicator& communicator, const std::string& grid_path) {
   const auto start = Clock::now();
   const diffusion::AnalyticTable* table = tables.of(setting);
   const std::vector<int64_t> mine =
@@ -180,7 +188,7 @@ EvalResult frechet_result(TrainedModel& model, const SamplingSetting& setting,
   FeatureSums sums(reference.network->dim());
   torch::Tensor grid;
   generate_batches(
-      model, setting, table, mine, request.batch, request.seed,
+      model, setting, table, mine, request.batch, seed,
       [&](const torch::Tensor& images, int64_t done) {
         sums.add(reference.network->features(images));
         if (!grid.defined())
@@ -202,13 +210,13 @@ EvalResult frechet_result(TrainedModel& model, const SamplingSetting& setting,
           setting.steps,
           reference.metric,
           frechet_distance(reference.statistics, generated),
-          std::nullopt,  // one seed: no spread measured
+          std::nullopt,  // one seed: the spread is over --seed's seeds (report.h)
           sums.count(),
           seconds_since(start),
           reference.network->description() + " vs " + reference.statistics.source,
           setting.eta,
           setting.cov_scale,
-          request.seed};
+          seed};
 }
 
 // Bits/dim of the K-step bound with the setting's covariance; reported under ddpm, since the
@@ -224,8 +232,9 @@ EvalResult nll_result(TrainedModel& model, const SamplingSetting& setting, Analy
   options.steps = setting.steps;
   options.trajectory = setting.trajectory;
   options.decoder = model.images ? "discretized" : "gaussian";
+  options.clip_x0 = model.images && !request.nll_unclipped;
   const BpdResult bpd = mean_bpd(*model.denoiser, *estimator, *model.schedule, options, count,
-                                 held_out.read, request.batch, request.seed, communicator);
+                                 held_out.read, request.batch, request.seeds.front(), communicator);
   SamplingSetting reported = setting;
   reported.sampler = "ddpm";
   reported.eta = 0;
@@ -233,7 +242,7 @@ EvalResult nll_result(TrainedModel& model, const SamplingSetting& setting, Analy
           setting.steps,        "nll",  bpd.mean,
           bpd.standard_error,   count,  seconds_since(start),
           held_out.description, 0.0,    setting.cov_scale,
-          request.seed};
+          request.seeds.front()};
 }
 
 // Creates <run>/eval/grids on rank 0, once every input has been checked.
@@ -292,19 +301,29 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
                  r.seconds);
   };
   AnalyticTables tables(model, communicator, request.analytic_samples);
-  // Another seed's grids sit beside seed 0's rather than replacing them.
-  const std::string seed_suffix = request.seed == 0 ? "" : "-seed" + std::to_string(request.seed);
-  if (wants_frechet(request)) {
-    for (const auto& s : settings)
-      record(frechet_result(model, s, tables, reference, request, communicator,
+  for (const uint64_t seed : request.seeds) {
+    // Another seed's grids sit beside seed 0's rather than replacing them.
+    const std::string seed_suffix = seed == 0 ? "" : "-seed" + std::to_string(seed);
+    for (const auto& s : wants_frechet(request) ? settings : std::vector<SamplingSetting>{})
+      record(frechet_result(model, s, tables, reference, request, seed, communicator,
                             files::join(dir, "grids/" + s.name() + seed_suffix + ".png")));
+    for (const auto& s : wants(request, "mmd") ? settings : std::vector<SamplingSetting>{})
+      record(mmd_result(model, s, tables.of(s), request.num_samples, request.batch, seed,
+                        communicator));
   }
-  if (wants(request, "nll")) {
-    const HeldOutElements held_out = held_out_elements(model);
-    std::set<std::string> done;  // the bound depends on the covariance and K, not the sampler
+  if (wants(request, "nll") || wants(request, "h-error")) {
+    std::set<std::string> done;  // these depend on the covariance and K, not the sampler
+    std::optional<HeldOutElements> held_out;
     for (const auto& s : settings) {
-      if (s.cov != "ocm-mc" && done.insert(s.cov + std::to_string(s.steps)).second)
-        record(nll_result(model, s, tables, held_out, request, communicator));
+      if (!done.insert(s.cov + std::to_string(s.steps)).second)
+        continue;
+      if (wants(request, "nll") && s.cov != "ocm-mc") {
+        if (!held_out)
+          held_out = held_out_elements(model);
+        record(nll_result(model, s, tables, *held_out, request, communicator));
+      }
+      if (wants(request, "h-error") && s.cov == "ocm")
+        record(h_error_result(model, s, request.num_samples, request.seeds.front(), communicator));
     }
   }
   if (communicator.rank() == 0 && !results.empty()) {

@@ -17,7 +17,7 @@ struct EvalRequest {
   std::vector<int64_t> steps = {5, 10, 25};
   std::vector<std::string> samplers = {"ddpm", "ddim"};
   std::vector<std::string> covs = {"fixed-small", "analytic", "ocm"};
-  std::vector<std::string> metrics = {"fd", "nll"};  // fid, fd, nll
+  std::vector<std::string> metrics = {"fd", "nll"};  // fid, fd, nll, mmd, h-error
   double eta = 0.0;
   double cov_scale = 1.0;  // multiplies c_t, a calibration diagnostic (Note [c_t scale])
   std::string trajectory = "linear";
@@ -25,8 +25,13 @@ struct EvalRequest {
   std::string features;         // feature network (fid / fd)
   std::string reference;        // statistics file; default: computed from the training split
   int64_t nll_samples = 0;      // test elements for nll (0: the whole test split)
+  bool nll_unclipped =
+      false;  // images: leave x0_hat unclipped in the bound (Note [K-step likelihood])
   int64_t batch = 256;
-  uint64_t seed = 0;
+  // fid / fd / mmd are measured once per seed, each seed's samples independent of the others'
+  // and, within a seed, every covariance's sample i driven by the same noise (Note [sample
+  // bytes]), so differences between covariances are paired. nll and h-error use the first.
+  std::vector<uint64_t> seeds = {0};
   int64_t grid = 64;                // samples in each setting's PNG grid
   int64_t analytic_samples = 2048;  // training elements behind each Analytic-DPM table
 };

@@ -53,7 +53,12 @@ void check_setting(const SamplingSetting& setting, const TrainedModel& model) {
   const auto& names = diffusion::estimator_names();
   if (std::find(names.begin(), names.end(), setting.cov) == names.end()) {
     throw UserError("--cov " + setting.cov, "is not a covariance",
-                    "fixed-small, fixed-large, analytic, ocm, ocm-mc or learned");
+                    "fixed-small, fixed-large, analytic, ocm, ocm-mc, learned or exact");
+  }
+  if (setting.cov == "exact" && !model.truth) {
+    throw UserError("--cov exact",
+                    "the true distribution of " + model.config.data.path + " is not known",
+                    "a dataset drawn from a known mixture (`ocm data prepare mixture`)");
   }
   if (setting.cov == "learned" && !model.config.model.learn_sigma) {
     throw UserError("--cov learned", model.checkpoint_path + " has no learned variance",
@@ -90,6 +95,7 @@ std::unique_ptr<diffusion::CovarianceEstimator> estimator_of(
   options.probes = setting.probes;
   options.table = table;
   options.c_scale = setting.cov_scale;
+  options.truth = model.truth.get();
   options.trajectory =
       diffusion::trajectory(setting.trajectory, setting.steps, model.schedule->num_timesteps());
   return diffusion::make_estimator(setting.cov, *model.schedule, options);

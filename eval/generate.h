@@ -19,7 +19,7 @@ namespace ocm::eval {
 struct SamplingSetting {
   std::string sampler = "ddpm";  // ddpm or ddim
   double eta = 0.0;              // ddim only
-  std::string cov = "ocm";       // fixed-small, fixed-large, analytic, ocm or ocm-mc
+  std::string cov = "ocm";       // a name of diffusion::estimator_names()
   int64_t steps = 10;            // K
   std::string trajectory = "linear";
   int64_t probes = 1;      // ocm-mc only

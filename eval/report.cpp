@@ -1,6 +1,7 @@
 #include "eval/report.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -94,13 +95,75 @@ std::vector<EvalResult> results_of_checkpoint(const std::string& path,
 
 namespace {
 
-// One table row per sampler, covariance (with its c_t scale), seed and sample count.
-using RowKey = std::tuple<std::string, std::string, uint64_t, int64_t>;
+// Note [seeds and paired differences]
+// A table row is one sampler, covariance (with its c_t scale) and sample count; a cell holds its
+// results for every seed. With two seeds or more a cell reports the mean over seeds and the
+// standard error of that mean (sd / sqrt(seeds)); with one, the result's own standard error
+// where it has one (nll: over test images; mmd: over blocks). Within a seed every covariance's
+// sample i starts from the same noise and takes the same step noise, so a difference between
+// two covariances is computed seed by seed and its error is that of the paired differences,
+// far smaller than the values' spread. With one seed the difference's error is
+// sqrt(se_a^2 + se_b^2), which ignores the pairing and so overstates it. A difference counts as
+// beyond its uncertainty when it exceeds twice its standard error.
+using RowKey = std::tuple<std::string, std::string, int64_t>;  // sampler, covariance, n
+using Cell = std::map<uint64_t, const EvalResult*>;            // by seed
 
 struct MetricTable {
   std::set<int64_t> ks;
-  std::map<RowKey, std::map<int64_t, const EvalResult*>> rows;
+  std::map<RowKey, std::map<int64_t, Cell>> rows;
 };
+
+struct Estimate {
+  double value = 0;
+  std::optional<double> error;
+  size_t seeds = 0;
+};
+
+Estimate mean_over_seeds(const std::vector<double>& values) {
+  Estimate e;
+  e.seeds = values.size();
+  for (const double v : values)
+    e.value += v / static_cast<double>(values.size());
+  if (values.size() >= 2) {
+    double squares = 0;
+    for (const double v : values)
+      squares += (v - e.value) * (v - e.value);
+    e.error = std::sqrt(squares / static_cast<double>(values.size() - 1) /
+                        static_cast<double>(values.size()));
+  }
+  return e;
+}
+
+Estimate estimate_of(const Cell& cell) {
+  if (cell.size() == 1) {
+    const EvalResult& r = *cell.begin()->second;
+    return {r.value, r.standard_error, 1};
+  }
+  std::vector<double> values;
+  for (const auto& [seed, r] : cell)
+    values.push_back(r->value);
+  return mean_over_seeds(values);
+}
+
+// a - b, paired over their common seeds (Note [seeds and paired differences]).
+Estimate difference(const Cell& a, const Cell& b) {
+  std::vector<double> paired;
+  for (const auto& [seed, r] : a) {
+    if (const auto found = b.find(seed); found != b.end())
+      paired.push_back(r->value - found->second->value);
+  }
+  if (paired.size() >= 2)
+    return mean_over_seeds(paired);
+  const Estimate ea = estimate_of(a), eb = estimate_of(b);
+  Estimate d{ea.value - eb.value, std::nullopt, 1};
+  if (ea.error && eb.error)
+    d.error = std::sqrt(*ea.error * *ea.error + *eb.error * *eb.error);
+  return d;
+}
+
+bool beyond_uncertainty(const Estimate& d) {
+  return d.error && std::abs(d.value) > 2 * *d.error;
+}
 
 MetricTable table_of(const std::string& metric, const std::vector<EvalResult>& results) {
   MetricTable table;
@@ -109,86 +172,192 @@ MetricTable table_of(const std::string& metric, const std::vector<EvalResult>& r
       continue;
     table.ks.insert(r.steps);
     const std::string scale = cov_scale_suffix(r.cov_scale);
-    table.rows[{sampler_label(r), r.cov + (scale.empty() ? "" : " " + scale), r.seed, r.n}]
-              [r.steps] = &r;
+    table.rows[{sampler_label(r), r.cov + (scale.empty() ? "" : " " + scale), r.n}][r.steps]
+              [r.seed] = &r;
   }
   return table;
 }
 
 // "5.123 ± 0.021": the value and, where measured, its standard error.
-std::string value_text(const EvalResult& r) {
+std::string estimate_text(const Estimate& e) {
   char text[64];
-  if (r.standard_error)
-    std::snprintf(text, sizeof text, "%.4g ± %.2g", r.value, *r.standard_error);
+  if (e.error)
+    std::snprintf(text, sizeof text, "%.4g ± %.2g", e.value, *e.error);
   else
-    std::snprintf(text, sizeof text, "%.4g", r.value);
+    std::snprintf(text, sizeof text, "%.4g", e.value);
   return text;
 }
 
-void write_table(std::ostream& md, const MetricTable& table) {
-  md << "| sampler | covariance | seed | n |";
-  for (const int64_t k : table.ks)
+std::string seeds_text(const std::map<int64_t, Cell>& by_k) {
+  std::set<uint64_t> seeds;
+  for (const auto& [k, cell] : by_k)
+    for (const auto& [seed, r] : cell)
+      seeds.insert(seed);
+  std::string out;
+  for (const uint64_t seed : seeds)
+    out += (out.empty() ? "" : ",") + std::to_string(seed);
+  return out;
+}
+
+void write_table_header(std::ostream& md, const std::string& columns, size_t fixed,
+                        const std::set<int64_t>& ks) {
+  md << "| " << columns << " |";
+  for (const int64_t k : ks)
     md << " K=" << k << " |";
-  md << "\n|---|---|---|---|";
-  for (size_t i = 0; i < table.ks.size(); ++i)
+  md << "\n|";
+  for (size_t i = 0; i < fixed + ks.size(); ++i)
     md << "---|";
   md << "\n";
+}
+
+void write_table(std::ostream& md, const MetricTable& table) {
+  write_table_header(md, "sampler | covariance | seeds | n", 4, table.ks);
   for (const auto& [row, by_k] : table.rows) {
-    const auto& [sampler, cov, seed, n] = row;
-    md << "| " << sampler << " | " << cov << " | " << seed << " | " << n << " |";
+    const auto& [sampler, cov, n] = row;
+    md << "| " << sampler << " | " << cov << " | " << seeds_text(by_k) << " | " << n << " |";
     for (const int64_t k : table.ks) {
       const auto found = by_k.find(k);
-      md << " " << (found == by_k.end() ? "" : value_text(*found->second)) << " |";
+      md << " " << (found == by_k.end() ? "" : estimate_text(estimate_of(found->second))) << " |";
     }
     md << "\n";
   }
 }
 
-// The plot's lines; the legend names the seed and n only where they tell lines apart.
-std::vector<PlotSeries> series_of(const MetricTable& table) {
-  const RowKey& first = table.rows.begin()->first;
-  bool several_seeds = false, several_counts = false;
+// The baseline of the differences: fixed-small where it was evaluated, else the first covariance.
+std::string baseline_of(const MetricTable& table) {
+  for (const auto& [row, by_k] : table.rows)
+    if (std::get<1>(row) == "fixed-small")
+      return "fixed-small";
+  return std::get<1>(table.rows.begin()->first);
+}
+
+const std::map<int64_t, Cell>* row_of(const MetricTable& table, const std::string& sampler,
+                                      const std::string& cov, int64_t n) {
+  const auto found = table.rows.find({sampler, cov, n});
+  return found == table.rows.end() ? nullptr : &found->second;
+}
+
+void write_differences(std::ostream& md, const MetricTable& table) {
+  const std::string baseline = baseline_of(table);
+  std::ostringstream rows;
   for (const auto& [row, by_k] : table.rows) {
-    several_seeds = several_seeds || std::get<2>(row) != std::get<2>(first);
-    several_counts = several_counts || std::get<3>(row) != std::get<3>(first);
+    const auto& [sampler, cov, n] = row;
+    const auto* base = row_of(table, sampler, baseline, n);
+    if (cov == baseline || base == nullptr)
+      continue;
+    rows << "| " << sampler << " | " << cov << " |";
+    for (const int64_t k : table.ks) {
+      const auto mine = by_k.find(k), theirs = base->find(k);
+      if (mine == by_k.end() || theirs == base->end()) {
+        rows << " |";
+        continue;
+      }
+      const Estimate d = difference(mine->second, theirs->second);
+      rows << " " << (d.value >= 0 ? "+" : "") << estimate_text(d)
+           << (beyond_uncertainty(d) ? " *" : "") << " |";
+    }
+    rows << "\n";
   }
+  if (rows.str().empty())
+    return;
+  md << "\nDifference to " << baseline << " (paired by seed where there are two or more; `*` "
+     << "marks a difference beyond twice its standard error):\n\n";
+  write_table_header(md, "sampler | covariance", 2, table.ks);
+  md << rows.str();
+}
+
+// The plot's lines, one per row, with one standard error as bars where every point has one.
+std::vector<PlotSeries> series_of(const MetricTable& table) {
+  const int64_t first_n = std::get<2>(table.rows.begin()->first);
+  const bool several_counts = std::any_of(table.rows.begin(), table.rows.end(), [&](const auto& r) {
+    return std::get<2>(r.first) != first_n;
+  });
   std::vector<PlotSeries> series;
   for (const auto& [row, by_k] : table.rows) {
-    const auto& [sampler, cov, seed, n] = row;
-    PlotSeries line{sampler + " " + cov + (several_seeds ? " seed " + std::to_string(seed) : "") +
-                        (several_counts ? " n " + std::to_string(n) : ""),
-                    {}};
-    const bool all_have_errors = std::all_of(by_k.begin(), by_k.end(), [](const auto& entry) {
-      return entry.second->standard_error.has_value();
-    });
-    for (const auto& [k, result] : by_k) {
-      line.points.emplace_back(static_cast<double>(k), result->value);
-      if (all_have_errors)
-        line.errors.push_back(*result->standard_error);
+    const auto& [sampler, cov, n] = row;
+    PlotSeries line{sampler + " " + cov + (several_counts ? " n " + std::to_string(n) : ""), {}};
+    std::vector<Estimate> estimates;
+    for (const auto& [k, cell] : by_k) {
+      estimates.push_back(estimate_of(cell));
+      line.points.emplace_back(static_cast<double>(k), estimates.back().value);
     }
+    if (std::all_of(estimates.begin(), estimates.end(), [](const Estimate& e) { return e.error; }))
+      for (const Estimate& e : estimates)
+        line.errors.push_back(*e.error);
     series.push_back(line);
   }
   return series;
 }
 
+std::string metric_title(const std::string& metric) {
+  if (metric == "nll")
+    return "bits/dim (K-step bound)";
+  if (metric == "mmd")
+    return "MMD^2 against the true distribution";
+  if (metric == "h-error")
+    return "h-error: the OCM head against the exact h*";
+  return metric;
+}
+
 void write_section(std::ostream& md, const std::string& metric, const MetricTable& table) {
-  const EvalResult& any = *table.rows.begin()->second.begin()->second;
-  md << "## " << (metric == "nll" ? "bits/dim (K-step bound)" : metric) << "\n\n";
+  const EvalResult& any = *table.rows.begin()->second.begin()->second.begin()->second;
+  md << "## " << metric_title(metric) << "\n\n";
   if (!any.features.empty())
-    md << (metric == "nll" ? "Data: " : "Features: ") << any.features << ".\n\n";
+    md << (metric == "nll" ? "Data: " : "Measured with: ") << any.features << ".\n\n";
   write_table(md, table);
-  const bool any_error = std::any_of(table.rows.begin(), table.rows.end(), [](const auto& row) {
-    return std::any_of(row.second.begin(), row.second.end(),
-                       [](const auto& cell) { return cell.second->standard_error.has_value(); });
-  });
-  if (any_error) {
-    md << "\n± is one standard error" << (metric == "nll" ? " over the n test images" : "")
-       << "; the plot's bars are the same.\n";
-  }
+  md << "\n± is one standard error: over seeds where a row has two or more, else "
+     << (metric == "nll"       ? "over the n test images"
+         : metric == "mmd"     ? "over blocks of 250 samples (Note [block MMD])"
+         : metric == "h-error" ? "over blocks of 250 points"
+                               : "not measured (one seed; pass --seed 0,1,2 for a spread)")
+     << ". The plot's bars are the same.\n";
+  if (metric != "h-error")
+    write_differences(md, table);
   if (std::any_of(table.rows.begin(), table.rows.end(),
                   [](const auto& row) { return std::get<0>(row.first).rfind("ddim", 0) == 0; }))
     md << "\n`ddimE` is DDIM with eta = E; `ddim` alone has eta = 0.\n";
   md << "\n![" << metric << " against K](" << metric << ".png)\n\n";
+}
+
+// For each metric, sampler and K: the best covariance (lowest value), its margin over the
+// runner-up and whether that margin is beyond its uncertainty.
+std::string summary_of(const std::map<std::string, MetricTable>& tables) {
+  std::ostringstream out;
+  for (const auto& [metric, table] : tables) {
+    if (metric == "h-error") {
+      for (const auto& [row, by_k] : table.rows)
+        for (const auto& [k, cell] : by_k)
+          out << "- h-error, K=" << k << ": the " << std::get<1>(row)
+              << " head's relative RMS error against the exact h* is "
+              << estimate_text(estimate_of(cell)) << "\n";
+      continue;
+    }
+    std::map<std::pair<std::string, int64_t>, std::vector<std::pair<Estimate, const Cell*>>>
+        groups;  // (sampler, K) -> each covariance's estimate
+    std::map<const Cell*, std::string> cov_of;
+    for (const auto& [row, by_k] : table.rows) {
+      for (const auto& [k, cell] : by_k) {
+        groups[{std::get<0>(row), k}].emplace_back(estimate_of(cell), &cell);
+        cov_of[&cell] = std::get<1>(row);
+      }
+    }
+    for (auto& [group, entries] : groups) {
+      std::sort(entries.begin(), entries.end(),
+                [](const auto& a, const auto& b) { return a.first.value < b.first.value; });
+      const auto& [best, best_cell] = entries.front();
+      out << "- " << metric << ", " << group.first << ", K=" << group.second << ": "
+          << cov_of[best_cell] << " is best (" << estimate_text(best) << ")";
+      if (entries.size() > 1) {
+        const Estimate margin = difference(*entries[1].second, *best_cell);
+        out << ", " << estimate_text(margin) << " below " << cov_of[entries[1].second] << ": "
+            << (beyond_uncertainty(margin) ? "beyond its uncertainty"
+                : margin.error             ? "within its uncertainty"
+                                           : "no uncertainty measured");
+      }
+      out << "\n";
+    }
+  }
+  return out.str();
 }
 
 }  // namespace
@@ -201,15 +370,19 @@ void write_reports(const std::string& dir, const TrainedModel& model,
   std::ostringstream md;
   md << "# Evaluation of " << model.checkpoint_path << " (step " << model.step << ")\n\n";
   std::map<std::string, MetricTable> tables;
-  for (const auto& metric : metrics) {
+  for (const auto& metric : metrics)
     tables[metric] = table_of(metric, results);
-    write_section(md, metric, tables[metric]);
-  }
+  const std::string summary = summary_of(tables);
+  md << "## Summary\n\nLower is better for every metric; the margin is to the runner-up "
+     << "(Note [seeds and paired differences]).\n\n"
+     << summary << "\n";
+  for (const auto& [metric, table] : tables)
+    write_section(md, metric, table);
   // The markdown first: a plot that cannot be drawn does not cost the table.
   files::write_text_atomically(files::join(dir, "results.md"), md.str());
+  files::write_text_atomically(files::join(dir, "summary.md"), summary);
   for (const auto& [metric, table] : tables) {
-    write_line_plot(files::join(dir, metric + ".png"),
-                    (metric == "nll" ? std::string("bits/dim") : metric) + " against K",
+    write_line_plot(files::join(dir, metric + ".png"), metric_title(metric) + " against K",
                     "sampling steps K", metric == "nll" ? "bits/dim" : metric, series_of(table));
   }
 }

@@ -16,10 +16,11 @@ struct EvalResult {
   std::string sampler;
   std::string cov;
   int64_t steps = 0;
-  std::string metric;  // fid, fd or nll (bits/dim)
+  std::string metric;  // fid, fd, nll (bits/dim), mmd or h-error
   double value = 0;
-  // The standard error of `value`: for nll, over the n test images. Absent where it was not
-  // measured (fid / fd, and results.jsonl lines written before it was recorded).
+  // The standard error of `value`: for nll, over the n test images; for mmd and h-error, over
+  // blocks. Absent where one run does not measure it (fid / fd: their spread is over seeds, see
+  // Note [seeds and paired differences]) and in lines written before it was recorded.
   std::optional<double> standard_error;
   int64_t n = 0;
   double seconds = 0;
@@ -38,9 +39,11 @@ void append_result(const std::string& path, const TrainedModel& model, const Eva
 std::vector<EvalResult> results_of_checkpoint(const std::string& path,
                                               const std::string& checkpoint);
 
-// Rewrites <dir>/results.md (a table per metric: one row per sampler, covariance, seed and n, a
-// column per K, each value with its standard error where measured) and <dir>/<metric>.png (the
-// same as lines against K, with error bars of one standard error).
+// Rewrites <dir>/results.md: a summary (for each metric, sampler and K, the best covariance and
+// whether its margin is beyond its uncertainty; also written alone to <dir>/summary.md), then a
+// table per metric (one row per sampler, covariance and n, a column per K, each value the mean
+// over seeds with its standard error) and the differences to fixed-small; and <dir>/<metric>.png
+// (the same as lines against K, with error bars of one standard error).
 void write_reports(const std::string& dir, const TrainedModel& model,
                    const std::vector<EvalResult>& results);
 

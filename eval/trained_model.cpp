@@ -10,6 +10,7 @@
 #include "data/dataset.h"
 #include "data/loader.h"
 #include "diffusion/networks.h"
+#include "eval/mixture_truth.h"
 
 namespace ocm::eval {
 namespace {
@@ -69,6 +70,11 @@ TrainedModel load_trained_model(const std::string& path, const torch::Device& de
   m.schedule = std::make_unique<diffusion::Schedule>(m.config.diffusion.schedule,
                                                      m.config.diffusion.num_timesteps);
   m.denoiser = std::make_unique<diffusion::NetworkDenoiser>(diffusion::as_trunk(m.network), m.head);
+  if (!m.images && files::exists(files::join(m.config.data.path, "manifest.json"))) {
+    const data::Manifest manifest = data::read_manifest(m.config.data.path);
+    if (manifest.mixture)
+      m.truth = mixture_model(*manifest.mixture, *m.schedule);
+  }
   spdlog::info("loaded {} (step {}, phase {}{})", m.checkpoint_path, m.step, m.phase,
                m.head ? ", with the OCM head" : ", no OCM head yet");
   return m;

@@ -9,6 +9,7 @@
 #include <torch/types.h>
 
 #include "common/config.h"
+#include "diffusion/gaussian_mixture.h"
 #include "diffusion/model.h"
 #include "diffusion/schedule.h"
 
@@ -29,6 +30,9 @@ struct TrainedModel {
   std::shared_ptr<diffusion::Head> head;  // null before the OCM phase
   std::unique_ptr<diffusion::Schedule> schedule;
   std::unique_ptr<diffusion::NetworkDenoiser> denoiser;
+  // The distribution the training data were drawn from, when the dataset records one
+  // (`ocm data prepare mixture`): what --cov exact, --metric mmd and h-error compare with.
+  std::shared_ptr<diffusion::GaussianMixture> truth;
 };
 
 // `path` is a run directory (its newest valid checkpoint is used) or a checkpoint file. Throws

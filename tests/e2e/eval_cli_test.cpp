@@ -200,7 +200,10 @@ INSTANTIATE_TEST_SUITE_P(
         BadArguments{"OneStep", "--metric nll --steps 1", "between 2 and N"},
         BadArguments{"ZeroSamples", "--metric fd --features {root}/features.pt --num-samples 0",
                      "too small"},
-        BadArguments{"NegativeCovarianceScale", "--metric nll --cov-scale -1", "--cov-scale"}),
+        BadArguments{"NegativeCovarianceScale", "--metric nll --cov-scale -1", "--cov-scale"},
+        BadArguments{"ExactWithoutATrueDistribution", "--metric nll --cov exact",
+                     "true distribution of"},
+        BadArguments{"MmdWithoutATrueDistribution", "--metric mmd", "needs the true distribution"}),
     name_of);
 
 // Every setting skipped (fixed-large has no DDIM form): refused too, not an empty report.
@@ -227,8 +230,7 @@ TEST_F(EvalCli, EvalWritesTheGridAndAddsRowsOfOtherSettings) {
   const std::string report = read_text(files::join(eval_dir, "results.md"));
   EXPECT_NE(report.find("| ddpm | ocm |"), std::string::npos) << report;
   EXPECT_NE(report.find("features.pt (sha256 "), std::string::npos) << report;
-  EXPECT_NE(report.find("± is one standard error over the n test images"), std::string::npos)
-      << report;
+  EXPECT_NE(report.find("else over the n test images"), std::string::npos) << report;
 
   // Another eta, seed and c_t scale land in rows of their own, beside the first invocation's.
   const Outcome ddim =
@@ -276,6 +278,49 @@ TEST_F(EvalCli, StatsOfASplitTheDatasetLacksIsRefusedAndWritesNothing) {
                           " --split val --out " + path("val.h5"));
   EXPECT_EQ(out.exit_code, 2) << out.output;
   EXPECT_FALSE(files::exists(path("val.h5")));
+}
+
+// The exact-answer path end to end on 2 ranks: draws of a mixture, a tiny MLP run on them, and
+// eval against the truth with two seeds. A spec that is no mixture exits 2 and writes nothing.
+TEST(MixtureCli, EvalComparesARunWithItsExactAnswer) {
+  test::TempDir root("ocm-mixture-cli");
+  const std::string spec = root.join("spec.json");
+  std::ofstream(spec) << R"({"weights": [0.5, 0.5], "means": [[0.5, 0.5], [-0.5, -0.5]],)"
+                      << R"( "stds": [[0.1, 0.2], [0.2, 0.1]]})";
+  const std::string ocm = OCM_BINARY;
+  Outcome out = run_command(ocm + " data prepare mixture --source " + spec + " --count 2000 " +
+                            "--test-count 300 --out " + root.join("data"));
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  EXPECT_NE(out.output.find("drawn from a mixture of 2 Gaussians"), std::string::npos)
+      << out.output;
+  std::ofstream(root.join("config.yaml")) << R"(
+model: {kind: mlp, width: 32, depth: 2, head: mlp}
+phases:
+  score: {steps: 30, batch_size: 64, lr: 1e-3, ema: 0.9}
+  ocm: {steps: 20, batch_size: 64, lr: 1e-3, ema: 0.9}
+log: {rank_files: false}
+)";
+  out = run_command(ocm + " train " + root.join("config.yaml") +
+                    " --set data.path=" + root.join("data") + " --set run.dir=" + root.join("run"));
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  out = run_command(std::string(OCM_MPIEXEC) + " -np 2 " + ocm + " eval " + root.join("run") +
+                    " --steps 2,3 --sampler ddpm,ddim --cov fixed-small,ocm,exact " +
+                    "--metric mmd,h-error,nll --num-samples 500 --seed 0,1 --nll-samples 100");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  // mmd: 2 samplers x 3 covariances x 2 K x 2 seeds; nll: 3 x 2; h-error: ocm at 2 K.
+  EXPECT_EQ(count_lines(root.join("run/eval/results.jsonl")), 24 + 6 + 2);
+  const std::string summary = read_text(root.join("run/eval/summary.md"));
+  for (const char* line : {"- mmd, ddim, K=2: ", "- mmd, ddpm, K=3: ", "- nll, ddpm, K=2: ",
+                           "- h-error, K=3: the ocm head's relative RMS error"})
+    EXPECT_NE(summary.find(line), std::string::npos) << line << "\n" << summary;
+  const std::string report = read_text(root.join("run/eval/results.md"));
+  EXPECT_NE(report.find("| ddpm | exact | 0,1 | 500 |"), std::string::npos) << report;
+
+  std::ofstream(spec) << R"({"weights": [0.5, 0.5], "means": [[0.5], [-0.5]], "stds": [[0.1]]})";
+  out = run_command(ocm + " data prepare mixture --source " + spec + " --out " + root.join("bad"));
+  EXPECT_EQ(out.exit_code, 2) << out.output;
+  EXPECT_NE(out.output.find("stds"), std::string::npos) << out.output;
+  EXPECT_FALSE(files::exists(root.join("bad")));
 }
 
 }  // namespace

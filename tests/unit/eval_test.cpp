@@ -10,12 +10,16 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "data/dataset.h"
+#include "diffusion/covariance.h"
 #include "diffusion/gaussian_mixture.h"
 #include "diffusion/random.h"
+#include "diffusion/sampler.h"
 #include "dist/communicator.h"
 #include "eval/covariance_check.h"
 #include "eval/evaluate.h"
 #include "eval/features.h"
+#include "eval/mixture_truth.h"
 #include "eval/statistics.h"
 #include "tests/support/gaussian_closed_form.h"
 #include "tests/support/temp_dir.h"
@@ -314,7 +318,141 @@ TEST_F(EvalFiles, ReportsShowEachValueWithItsStandardError) {
   const std::string md((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   EXPECT_NE(md.find("| 5.123 ± 0.021 | 4.5 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 12.5 |"), std::string::npos) << md;
-  EXPECT_NE(md.find("± is one standard error over the n test images"), std::string::npos) << md;
+  EXPECT_NE(md.find("else over the n test images"), std::string::npos) << md;
+}
+
+// Three seeds where ocm is 1.0 below fixed-small in every seed while the seeds themselves
+// spread by 8: only the paired difference can see it.
+TEST_F(EvalFiles, SummaryPairsSeedsAndSaysWhatIsBeyondItsUncertainty) {
+  test::TempDir dir("ocm-eval-summary");
+  TrainedModel model;
+  model.checkpoint_path = "run/checkpoints/ckpt-0000000010.h5";
+  std::vector<EvalResult> results;
+  const std::vector<double> seed_offsets = {0.0, 8.0, -5.0};
+  for (uint64_t seed = 0; seed < 3; ++seed) {
+    for (const auto& [cov, shift] : {std::pair{"fixed-small", 1.0}, std::pair{"ocm", 0.0}}) {
+      const double jitter = 0.01 * static_cast<double>(seed);  // the difference is not constant
+      results.push_back({std::string("ddpm-") + cov + "-K5", "ddpm", cov, 5, "fd",
+                         20 + seed_offsets[seed] + shift + (shift > 0 ? jitter : 0), std::nullopt,
+                         100, 1.0, "f vs d", 0.0, 1.0, seed});
+    }
+  }
+  write_reports(dir.path(), model, results);
+  std::ifstream in(dir.join("summary.md"));
+  const std::string summary((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(summary.find("fd, ddpm, K=5: ocm is best (21 ± 3.8), 1.01 ± 0.0058 below fixed-small: "
+                         "beyond its uncertainty"),
+            std::string::npos)
+      << summary;
+  std::ifstream md_in(dir.join("results.md"));
+  const std::string md((std::istreambuf_iterator<char>(md_in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(md.find("| ddpm | ocm | -1.01 ± 0.0058 * |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| ddpm | ocm | 0,1,2 | 100 | 21 ± 3.8 |"), std::string::npos) << md;
+}
+
+// One seed each: the difference's error combines both standard errors, and a margin inside it
+// is called so.
+TEST_F(EvalFiles, SummaryOfOneSeedUsesBothStandardErrors) {
+  test::TempDir dir("ocm-eval-summary-one");
+  TrainedModel model;
+  model.checkpoint_path = "c.h5";
+  const std::vector<EvalResult> results = {
+      {"ddpm-analytic-K5", "ddpm", "analytic", 5, "nll", 5.0, 0.3, 100, 1.0, "d"},
+      {"ddpm-ocm-K5", "ddpm", "ocm", 5, "nll", 4.8, 0.4, 100, 1.0, "d"}};
+  write_reports(dir.path(), model, results);
+  std::ifstream in(dir.join("summary.md"));
+  const std::string summary((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  EXPECT_NE(summary.find("ocm is best (4.8 ± 0.4), 0.2 ± 0.5 below analytic: within its "
+                         "uncertainty"),
+            std::string::npos)
+      << summary;
+}
+
+diffusion::GaussianMixture anisotropic_mixture() {
+  return {torch::tensor({0.3, 0.7}, kDouble), torch::tensor({{0.5, -0.3}, {-0.4, 0.2}}, kDouble),
+          torch::tensor({{0.05, 0.2}, {0.15, 0.04}}, kDouble), diffusion::Schedule("linear", 1000)};
+}
+
+// E[(x0 - E[x0 | x_t])^2 - c*(x_t) | x_t in A] = 0 for any region A: checked by Monte Carlo
+// over joint draws (x0, x_t), per dimension, on two half-planes, at three times.
+TEST(MixtureTruth, ExactPosteriorVarianceMatchesMonteCarlo) {
+  diffusion::GaussianMixture truth = anisotropic_mixture();
+  diffusion::EstimatorOptions options;
+  options.truth = &truth;
+  auto exact = diffusion::make_estimator("exact", truth.schedule(), options);
+  const int64_t n = 40000;
+  std::vector<int64_t> indices(n);
+  std::iota(indices.begin(), indices.end(), 0);
+  for (const int64_t t : {50, 300, 700}) {
+    diffusion::SampleRandom random(5, RandomPurpose::kStatistics, indices, t);
+    const torch::Tensor x0 = truth.sample_data(random);
+    const double abar = truth.schedule().abar(t);
+    const torch::Tensor x_t =
+        std::sqrt(abar) * x0 + std::sqrt(1 - abar) * random.normal({2}, kDouble);
+    const diffusion::Prediction p = exact->predict(truth, x_t, t, 0, random);
+    const torch::Tensor mean = diffusion::predict_x0(x_t, p.eps, abar);
+    const torch::Tensor gap = (x0 - mean).square() - p.posterior_variance;
+    for (const torch::Tensor& region : {x_t.select(1, 0) > 0, x_t.select(1, 0) <= 0}) {
+      const torch::Tensor in = gap.index({region});
+      const torch::Tensor error = in.std(0) / std::sqrt(static_cast<double>(in.size(0)));
+      const torch::Tensor z = (in.mean(0) / error).abs();
+      EXPECT_LT(z.max().item<double>(), 5)
+          << "t = " << t << ", gap " << in.mean(0) << ", variance " << p.posterior_variance.mean(0);
+    }
+  }
+}
+
+// Note [block MMD]: true draws against independent true draws sit at 0 within their error; a
+// mixture whose means moved by 0.1 (two thirds of a component's larger std) is far outside it.
+TEST(MixtureTruth, BlockMmdOfTrueDrawsIsAtItsNoiseFloor) {
+  diffusion::GaussianMixture truth = anisotropic_mixture();
+  diffusion::GaussianMixture moved{
+      torch::tensor({0.3, 0.7}, kDouble), torch::tensor({{0.6, -0.3}, {-0.3, 0.2}}, kDouble),
+      torch::tensor({{0.05, 0.2}, {0.15, 0.04}}, kDouble), diffusion::Schedule("linear", 1000)};
+  const double bandwidth = mmd_bandwidth(truth);
+  std::vector<double> same, other;
+  for (int64_t b = 0; b < 40; ++b) {
+    std::vector<int64_t> indices(kMmdBlock);
+    std::iota(indices.begin(), indices.end(), b * kMmdBlock);
+    diffusion::SampleRandom random(9, RandomPurpose::kSampling, indices);
+    const torch::Tensor reference = true_draws(truth, indices, 0);
+    same.push_back(unbiased_mmd2(truth.sample_data(random), reference, bandwidth));
+    other.push_back(unbiased_mmd2(moved.sample_data(random), reference, bandwidth));
+  }
+  const auto z_score = [](const std::vector<double>& v) {
+    const torch::Tensor t = torch::tensor(v, kDouble);
+    return (t.mean() / (t.std() / std::sqrt(static_cast<double>(v.size())))).item<double>();
+  };
+  EXPECT_LT(std::abs(z_score(same)), 3.5);
+  EXPECT_GT(z_score(other), 10);
+}
+
+TEST_F(EvalFiles, MixtureDatasetRecordsItsTruthAndRefusesBadSpecs) {
+  test::TempDir dir("ocm-mixture-data");
+  const std::string spec = dir.join("spec.json");
+  std::ofstream(spec) << R"({"weights": [0.25, 0.75], "means": [[0, 1], [1, 0]],)"
+                      << R"( "stds": [[0.1, 0.2], [0.3, 0.4]]})";
+  write_mixture_dataset({spec, dir.join("data"), 300, 50, 7, {}});
+  const data::Dataset dataset(dir.join("data"));
+  ASSERT_TRUE(dataset.manifest().mixture.has_value());
+  EXPECT_EQ(dataset.manifest().mixture->stds[1], (std::vector<double>{0.3, 0.4}));
+  EXPECT_EQ(dataset.size("train"), 300);
+  EXPECT_EQ(dataset.size("test"), 50);
+
+  std::ofstream(spec) << R"({"weights": [0.25, 0.7], "means": [[0, 1], [1, 0]],)"
+                      << R"( "stds": [[0.1, 0.2], [0.3, 0.4]]})";
+  test::expect_user_error(
+      [&] {
+        write_mixture_dataset({spec, dir.join("bad"), 10, 10, 0, {}});
+      },
+      {spec, "weights", "sums to 0.95", "summing to 1"});
+  std::ofstream(spec) << R"({"weights": [1], "means": [[0, 1]], "stds": [[0.1, -0.2]]})";
+  test::expect_user_error(
+      [&] {
+        write_mixture_dataset({spec, dir.join("bad"), 10, 10, 0, {}});
+      },
+      {spec, "stds", "positive"});
+  EXPECT_FALSE(files::exists(dir.join("bad")));
 }
 
 }  // namespace
