@@ -34,10 +34,17 @@ CommandRunner configure(CLI::App& command) {
                   "fid (Inception features), fd (any feature network), nll (bits/dim); for data "
                   "of a known mixture, mmd and h-error (the head against the exact h*)")
       ->delimiter(',');
+  command.add_option("--baseline", r.baseline,
+                     "The covariance results.md gives every other's difference to, paired by seed "
+                     "(default fixed-small)");
   command.add_option("--eta", r.eta, "DDIM eta");
   command.add_option("--cov-scale", r.cov_scale,
                      "Multiply each covariance's c_t by this (default 1): a diagnostic of its "
                      "calibration; 0 gives fixed-small's samples");
+  command.add_option(
+      "--clip-pixel", r.clip_pixel,
+      "Images: clip the sigma of the step into t_1 at P * 2/255 * sqrt(pi/2) "
+      "(default 1; the OCM paper's DDPM runs on CIFAR10 LS and CelebA used 2; 0: off)");
   command.add_option("--trajectory", r.trajectory, "linear or quadratic")
       ->check(CLI::IsMember({"linear", "quadratic"}));
   command.add_option("--num-samples", r.num_samples,

@@ -112,6 +112,9 @@ CommandRunner configure(CLI::App& command) {
                      "fixed-small, fixed-large, analytic, ocm, ocm-mc, learned (a learned-sigma "
                      "network's own variance) or exact (data of a known mixture); default ocm");
   command.add_option("--steps", o->setting.steps, "K sampling steps");
+  command.add_option("--clip-pixel", o->setting.clip_pixel,
+                     "Images: clip the sigma of the step into t_1 at P * 2/255 * sqrt(pi/2) "
+                     "(default 1; 0: off)");
   command.add_option("--trajectory", o->setting.trajectory, "linear or quadratic")
       ->check(CLI::IsMember({"linear", "quadratic"}));
   command.add_option("--probes", o->setting.probes, "ocm-mc: probes per step");

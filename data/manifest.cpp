@@ -130,6 +130,14 @@ MixtureSpec parse_mixture(const Fields& fields) {
   return m;
 }
 
+json parse_json(const std::string& text, const std::string& where, const std::string& expected) {
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw UserError(where, "is not valid JSON (at byte " + std::to_string(e.byte) + ")", expected);
+  }
+}
+
 json mixture_to_json(const MixtureSpec& m) {
   return {{"weights", m.weights}, {"means", m.means}, {"stds", m.stds}};
 }
@@ -137,13 +145,8 @@ json mixture_to_json(const MixtureSpec& m) {
 }  // namespace
 
 MixtureSpec mixture_from_json(const std::string& text, const std::string& where) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw UserError(where, "is not valid JSON (at byte " + std::to_string(e.byte) + ")",
-                    "{\"weights\": [...], \"means\": [[...]], \"stds\": [[...]]}");
-  }
+  const json root =
+      parse_json(text, where, "{\"weights\": [...], \"means\": [[...]], \"stds\": [[...]]}");
   return parse_mixture(
       Fields(root, where, "", "A mixture spec is a JSON object like configs/gmm2d_mixture.json."));
 }
@@ -186,13 +189,7 @@ Manifest read_manifest(const std::string& dataset_dir) {
 }
 
 Manifest manifest_from_json(const std::string& text, const std::string& file) {
-  json root;
-  try {
-    root = json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw UserError(file, "is not valid JSON (at byte " + std::to_string(e.byte) + ")",
-                    "the manifest written by `ocm data prepare`");
-  }
+  const json root = parse_json(text, file, "the manifest written by `ocm data prepare`");
   const Fields top(root, file, "");
   Manifest m;
   m.format_version = static_cast<int>(top.integer("format_version", 1, 1 << 20));

@@ -49,6 +49,7 @@ std::optional<SamplingSetting> setting_of(const EvalRequest& request, const std:
   s.eta = sampler == "ddim" ? request.eta : 0.0;
   s.cov = cov;
   s.cov_scale = request.cov_scale;
+  s.clip_pixel = request.clip_pixel;
   s.steps = steps;
   s.trajectory = request.trajectory;
   const bool step_variance = cov == "fixed-large" || cov == "learned";
@@ -327,7 +328,8 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
     }
   }
   if (communicator.rank() == 0 && !results.empty()) {
-    write_reports(dir, model, results_of_checkpoint(results_path, model.checkpoint_path));
+    write_reports(dir, model, results_of_checkpoint(results_path, model.checkpoint_path),
+                  request.baseline);
     spdlog::info("results: {} (appended), {}/results.md, plots {}/<metric>.png, grids {}/grids/",
                  results_path, dir, dir, dir);
   }

@@ -19,7 +19,8 @@ struct EvalRequest {
   std::vector<std::string> covs = {"fixed-small", "analytic", "ocm"};
   std::vector<std::string> metrics = {"fd", "nll"};  // fid, fd, nll, mmd, h-error
   double eta = 0.0;
-  double cov_scale = 1.0;  // multiplies c_t, a calibration diagnostic (Note [c_t scale])
+  double cov_scale = 1.0;   // multiplies c_t, a calibration diagnostic (Note [c_t scale])
+  double clip_pixel = 1.0;  // SamplingSetting::clip_pixel
   std::string trajectory = "linear";
   int64_t num_samples = 50000;  // generated per setting for fid / fd
   std::string features;         // feature network (fid / fd)
@@ -32,8 +33,9 @@ struct EvalRequest {
   // and, within a seed, every covariance's sample i driven by the same noise (Note [sample
   // bytes]), so differences between covariances are paired. nll and h-error use the first.
   std::vector<uint64_t> seeds = {0};
-  int64_t grid = 64;                // samples in each setting's PNG grid
-  int64_t analytic_samples = 2048;  // training elements behind each Analytic-DPM table
+  std::string baseline = "fixed-small";  // what results.md's differences are taken against
+  int64_t grid = 64;                     // samples in each setting's PNG grid
+  int64_t analytic_samples = 2048;       // training elements behind each Analytic-DPM table
 };
 
 // Mean bits/dim of the K-step bound over `count` elements, each rank taking its contiguous share

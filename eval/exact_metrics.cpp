@@ -51,6 +51,27 @@ std::vector<int64_t> my_blocks(int64_t count, dist::Communicator& communicator) 
   return share_of(blocks, communicator.rank(), communicator.world_size());
 }
 
+// The result of a block metric for `reported` (its name, sampler, covariance and K).
+EvalResult block_result(const SamplingSetting& reported, const std::string& metric,
+                        std::pair<double, double> mean_and_error, int64_t n, uint64_t seed,
+                        Clock::time_point start, const std::string& description) {
+  EvalResult r;
+  r.setting = reported.name();
+  r.sampler = reported.sampler;
+  r.cov = reported.cov;
+  r.steps = reported.steps;
+  r.metric = metric;
+  r.value = mean_and_error.first;
+  r.standard_error = mean_and_error.second;
+  r.n = n;
+  r.seconds = seconds_since(start);
+  r.features = description;
+  r.eta = reported.eta;
+  r.cov_scale = reported.cov_scale;
+  r.seed = seed;
+  return r;
+}
+
 }  // namespace
 
 EvalResult mmd_result(TrainedModel& model, const SamplingSetting& setting,
@@ -64,22 +85,9 @@ EvalResult mmd_result(TrainedModel& model, const SamplingSetting& setting,
     const torch::Tensor samples = generate(model, setting, table, indices, batch, seed);
     moments.add(unbiased_mmd2(samples, true_draws(*model.truth, indices, seed), bandwidth));
   }
-  const auto [mean, error] = moments.reduce(communicator);
-  EvalResult r;
-  r.setting = setting.name();
-  r.sampler = setting.sampler;
-  r.cov = setting.cov;
-  r.steps = setting.steps;
-  r.metric = "mmd";
-  r.value = mean;
-  r.standard_error = error;
-  r.n = num_samples;
-  r.seconds = seconds_since(start);
-  r.features = "Gaussian kernel, bandwidth " + std::to_string(bandwidth) + ", vs true draws";
-  r.eta = setting.eta;
-  r.cov_scale = setting.cov_scale;
-  r.seed = seed;
-  return r;
+  return block_result(
+      setting, "mmd", moments.reduce(communicator), num_samples, seed, start,
+      "Gaussian kernel, bandwidth " + std::to_string(bandwidth) + ", vs true draws");
 }
 
 EvalResult h_error_result(TrainedModel& model, const SamplingSetting& setting, int64_t num_samples,
@@ -109,24 +117,11 @@ EvalResult h_error_result(TrainedModel& model, const SamplingSetting& setting, i
     }
     moments.add(std::sqrt(error / norm));
   }
-  const auto [mean, standard_error] = moments.reduce(communicator);
-  EvalResult r;
-  SamplingSetting reported = setting;
+  SamplingSetting reported = setting;  // h-error does not depend on the sampler
   reported.sampler = "ddpm";
   reported.eta = 0;
-  r.setting = reported.name();
-  r.sampler = "ddpm";
-  r.cov = setting.cov;
-  r.steps = setting.steps;
-  r.metric = "h-error";
-  r.value = mean;
-  r.standard_error = standard_error;
-  r.n = num_samples;
-  r.seconds = seconds_since(start);
-  r.features = "relative RMS error of h against the exact h*";
-  r.cov_scale = setting.cov_scale;
-  r.seed = seed;
-  return r;
+  return block_result(reported, "h-error", moments.reduce(communicator), num_samples, seed, start,
+                      "relative RMS error of h against the exact h*");
 }
 
 }  // namespace ocm::eval

@@ -36,6 +36,8 @@ std::string SamplingSetting::name() const {
   out << "-" << cov << cov_scale_suffix(cov_scale) << "-K" << steps;
   if (trajectory != "linear")
     out << "-" << trajectory;
+  if (clip_pixel != 1.0)
+    out << "-clip" << clip_pixel;
   return out.str();
 }
 
@@ -76,6 +78,9 @@ void check_setting(const SamplingSetting& setting, const TrainedModel& model) {
   if ((setting.cov == "fixed-large" || setting.cov == "learned") && setting.sampler == "ddim")
     throw UserError("--cov " + setting.cov, "has no DDIM form", "ddpm with " + setting.cov);
   diffusion::check_c_scale(setting.cov_scale);
+  if (!std::isfinite(setting.clip_pixel) || setting.clip_pixel < 0)
+    throw UserError("--clip-pixel", "is " + std::to_string(setting.clip_pixel),
+                    "a finite number >= 0 (0: no clip)");
 }
 
 torch::Tensor to_uint8_images(const torch::Tensor& x) {
@@ -112,7 +117,7 @@ void generate_batches(TrainedModel& model, const SamplingSetting& setting,
   options.trajectory = setting.trajectory;
   options.steps = setting.steps;
   options.clip_x0 = model.images;
-  options.sigma_clip = model.images ? 1.0 : 0.0;
+  options.sigma_clip = model.images ? setting.clip_pixel : 0.0;
   int64_t done = 0;
   for (const auto& chunk : batches_of(indices, batch)) {
     const torch::Tensor x =

@@ -24,8 +24,12 @@ struct SamplingSetting {
   std::string trajectory = "linear";
   int64_t probes = 1;      // ocm-mc only
   double cov_scale = 1.0;  // multiplies c_t (Note [c_t scale] in diffusion/covariance.cpp)
+  // Images: the step into t_1 has its sigma clipped at clip_pixel * 2/255 * sqrt(pi/2), the OCM
+  // and Analytic-DPM code's --clip_pixel (1 or 2 in their evaluations); 0 turns it off.
+  double clip_pixel = 1.0;
 
-  // "ddpm-ocm-K10", "ddim0.5-analytic-K5", "ddim-ocmx0.5-K5": used in file names and reports.
+  // "ddpm-ocm-K10", "ddim0.5-analytic-K5", "ddim-ocmx0.5-K5", "ddpm-ocm-K10-clip2": used in
+  // file names and reports.
   std::string name() const;
 };
 
@@ -34,7 +38,7 @@ std::string cov_scale_suffix(double scale);
 
 // Throws UserError naming the option when the setting cannot run on this model: K < 2 or more
 // than N, an unknown sampler or covariance, an OCM covariance without an OCM head, fixed-large
-// with DDIM, eta outside [0, 1], a negative or non-finite cov_scale.
+// with DDIM, eta outside [0, 1], a negative or non-finite cov_scale or clip_pixel.
 void check_setting(const SamplingSetting& setting, const TrainedModel& model);
 
 // Note [sample bytes]

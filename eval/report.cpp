@@ -223,11 +223,14 @@ void write_table(std::ostream& md, const MetricTable& table) {
   }
 }
 
-// The baseline of the differences: fixed-small where it was evaluated, else the first covariance.
-std::string baseline_of(const MetricTable& table) {
-  for (const auto& [row, by_k] : table.rows)
-    if (std::get<1>(row) == "fixed-small")
-      return "fixed-small";
+// The baseline of the differences: `preferred` where the table has it, else fixed-small, else
+// the first covariance.
+std::string baseline_of(const MetricTable& table, const std::string& preferred) {
+  for (const std::string& wanted : {preferred, std::string("fixed-small")}) {
+    for (const auto& [row, by_k] : table.rows)
+      if (std::get<1>(row) == wanted)
+        return wanted;
+  }
   return std::get<1>(table.rows.begin()->first);
 }
 
@@ -237,8 +240,8 @@ const std::map<int64_t, Cell>* row_of(const MetricTable& table, const std::strin
   return found == table.rows.end() ? nullptr : &found->second;
 }
 
-void write_differences(std::ostream& md, const MetricTable& table) {
-  const std::string baseline = baseline_of(table);
+void write_differences(std::ostream& md, const MetricTable& table, const std::string& preferred) {
+  const std::string baseline = baseline_of(table, preferred);
   std::ostringstream rows;
   for (const auto& [row, by_k] : table.rows) {
     const auto& [sampler, cov, n] = row;
@@ -299,7 +302,8 @@ std::string metric_title(const std::string& metric) {
   return metric;
 }
 
-void write_section(std::ostream& md, const std::string& metric, const MetricTable& table) {
+void write_section(std::ostream& md, const std::string& metric, const MetricTable& table,
+                   const std::string& baseline) {
   const EvalResult& any = *table.rows.begin()->second.begin()->second.begin()->second;
   md << "## " << metric_title(metric) << "\n\n";
   if (!any.features.empty())
@@ -312,7 +316,7 @@ void write_section(std::ostream& md, const std::string& metric, const MetricTabl
                                : "not measured (one seed; pass --seed 0,1,2 for a spread)")
      << ". The plot's bars are the same.\n";
   if (metric != "h-error")
-    write_differences(md, table);
+    write_differences(md, table, baseline);
   if (std::any_of(table.rows.begin(), table.rows.end(),
                   [](const auto& row) { return std::get<0>(row.first).rfind("ddim", 0) == 0; }))
     md << "\n`ddimE` is DDIM with eta = E; `ddim` alone has eta = 0.\n";
@@ -363,7 +367,7 @@ std::string summary_of(const std::map<std::string, MetricTable>& tables) {
 }  // namespace
 
 void write_reports(const std::string& dir, const TrainedModel& model,
-                   const std::vector<EvalResult>& results) {
+                   const std::vector<EvalResult>& results, const std::string& baseline) {
   std::set<std::string> metrics;
   for (const auto& r : results)
     metrics.insert(r.metric);
@@ -377,7 +381,7 @@ void write_reports(const std::string& dir, const TrainedModel& model,
      << "(Note [seeds and paired differences]).\n\n"
      << summary << "\n";
   for (const auto& [metric, table] : tables)
-    write_section(md, metric, table);
+    write_section(md, metric, table, baseline);
   // The markdown first: a plot that cannot be drawn does not cost the table.
   files::write_text_atomically(files::join(dir, "results.md"), md.str());
   files::write_text_atomically(files::join(dir, "summary.md"), summary);

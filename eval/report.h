@@ -42,9 +42,11 @@ std::vector<EvalResult> results_of_checkpoint(const std::string& path,
 // Rewrites <dir>/results.md: a summary (for each metric, sampler and K, the best covariance and
 // whether its margin is beyond its uncertainty; also written alone to <dir>/summary.md), then a
 // table per metric (one row per sampler, covariance and n, a column per K, each value the mean
-// over seeds with its standard error) and the differences to fixed-small; and <dir>/<metric>.png
-// (the same as lines against K, with error bars of one standard error).
+// over seeds with its standard error) and each covariance's difference to `baseline` (or to
+// fixed-small where the baseline was not evaluated); and <dir>/<metric>.png (the same as lines
+// against K, with error bars of one standard error).
 void write_reports(const std::string& dir, const TrainedModel& model,
-                   const std::vector<EvalResult>& results);
+                   const std::vector<EvalResult>& results,
+                   const std::string& baseline = "fixed-small");
 
 }  // namespace ocm::eval

@@ -145,7 +145,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadArguments{"UnknownCovariance", "{root}/run --cov wide", "not a covariance"},
         BadArguments{"DdimWithFixedLarge", "{root}/run --sampler ddim --cov fixed-large",
                      "no DDIM form"},
-        BadArguments{"MissingModel", "{root}/nothing-here", "does not exist"}),
+        BadArguments{"MissingModel", "{root}/nothing-here", "does not exist"},
+        BadArguments{"NegativeClipPixel", "{root}/run --clip-pixel -1", "--clip-pixel"}),
     name_of);
 
 TEST_F(EvalCli, SampleOfFewerImagesThanRanksIsRefused) {
@@ -201,6 +202,7 @@ INSTANTIATE_TEST_SUITE_P(
         BadArguments{"ZeroSamples", "--metric fd --features {root}/features.pt --num-samples 0",
                      "too small"},
         BadArguments{"NegativeCovarianceScale", "--metric nll --cov-scale -1", "--cov-scale"},
+        BadArguments{"NegativeClipPixel", "--metric nll --clip-pixel -1", "--clip-pixel"},
         BadArguments{"ExactWithoutATrueDistribution", "--metric nll --cov exact",
                      "true distribution of"},
         BadArguments{"MmdWithoutATrueDistribution", "--metric mmd", "needs the true distribution"}),
@@ -258,6 +260,15 @@ TEST_F(EvalCli, EvalWritesTheGridAndAddsRowsOfOtherSettings) {
   const std::string last_report = read_text(files::join(eval_dir, "results.md"));
   EXPECT_NE(last_report.find("| ddpm | ocm | 0 | 6 |"), std::string::npos) << last_report;
   EXPECT_NE(last_report.find("| ddpm | ocm | 0 | 8 |"), std::string::npos) << last_report;
+
+  // The paper's sigma clip of 2 pixels is a setting of its own, named so.
+  const Outcome clipped =
+      ocm("eval " + run_dir() + " --steps 2 --sampler ddpm --cov ocm --metric fd --features " +
+          path("features.pt") + " --num-samples 6 --batch 4 --clip-pixel 2");
+  ASSERT_EQ(clipped.exit_code, 0) << clipped.output;
+  EXPECT_TRUE(files::exists(files::join(eval_dir, "grids/ddpm-ocm-K2-clip2.png")));
+  const std::string clip_report = read_text(files::join(eval_dir, "results.md"));
+  EXPECT_NE(clip_report.find("| ddpm-clip2 | ocm | 0 | 6 |"), std::string::npos) << clip_report;
 }
 
 TEST_F(EvalCli, StatsWritesAFileEvalAcceptsAndNeverOverwrites) {

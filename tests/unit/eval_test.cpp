@@ -22,6 +22,7 @@
 #include "eval/mixture_truth.h"
 #include "eval/statistics.h"
 #include "tests/support/gaussian_closed_form.h"
+#include "tests/support/process.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/user_error.h"
 
@@ -314,8 +315,7 @@ TEST_F(EvalFiles, ReportsShowEachValueWithItsStandardError) {
     with_error += r.standard_error.has_value();
   EXPECT_EQ(with_error, 1);
   write_reports(dir.path(), model, results);
-  std::ifstream in(dir.join("results.md"));
-  const std::string md((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string md = test::read_text(dir.join("results.md"));
   EXPECT_NE(md.find("| 5.123 ± 0.021 | 4.5 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 12.5 |"), std::string::npos) << md;
   EXPECT_NE(md.find("else over the n test images"), std::string::npos) << md;
@@ -338,16 +338,20 @@ TEST_F(EvalFiles, SummaryPairsSeedsAndSaysWhatIsBeyondItsUncertainty) {
     }
   }
   write_reports(dir.path(), model, results);
-  std::ifstream in(dir.join("summary.md"));
-  const std::string summary((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string summary = test::read_text(dir.join("summary.md"));
   EXPECT_NE(summary.find("fd, ddpm, K=5: ocm is best (21 ± 3.8), 1.01 ± 0.0058 below fixed-small: "
                          "beyond its uncertainty"),
             std::string::npos)
       << summary;
-  std::ifstream md_in(dir.join("results.md"));
-  const std::string md((std::istreambuf_iterator<char>(md_in)), std::istreambuf_iterator<char>());
+  const std::string md = test::read_text(dir.join("results.md"));
   EXPECT_NE(md.find("| ddpm | ocm | -1.01 ± 0.0058 * |"), std::string::npos) << md;
   EXPECT_NE(md.find("| ddpm | ocm | 0,1,2 | 100 | 21 ± 3.8 |"), std::string::npos) << md;
+
+  write_reports(dir.path(), model, results, "ocm");  // the other way round
+  const std::string against_ocm = test::read_text(dir.join("results.md"));
+  EXPECT_NE(against_ocm.find("Difference to ocm"), std::string::npos) << against_ocm;
+  EXPECT_NE(against_ocm.find("| ddpm | fixed-small | +1.01 ± 0.0058 * |"), std::string::npos)
+      << against_ocm;
 }
 
 // One seed each: the difference's error combines both standard errors, and a margin inside it
@@ -360,8 +364,7 @@ TEST_F(EvalFiles, SummaryOfOneSeedUsesBothStandardErrors) {
       {"ddpm-analytic-K5", "ddpm", "analytic", 5, "nll", 5.0, 0.3, 100, 1.0, "d"},
       {"ddpm-ocm-K5", "ddpm", "ocm", 5, "nll", 4.8, 0.4, 100, 1.0, "d"}};
   write_reports(dir.path(), model, results);
-  std::ifstream in(dir.join("summary.md"));
-  const std::string summary((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string summary = test::read_text(dir.join("summary.md"));
   EXPECT_NE(summary.find("ocm is best (4.8 ± 0.4), 0.2 ± 0.5 below analytic: within its "
                          "uncertainty"),
             std::string::npos)
