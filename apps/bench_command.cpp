@@ -10,6 +10,7 @@
 #include "bench/train_bench.h"
 
 namespace ocm::app {
+namespace bench_command {
 namespace {
 
 CommandRunner configure(CLI::App& command) {
@@ -93,4 +94,5 @@ CommandRunner configure(CLI::App& command) {
 const CommandRegistration registration{{"bench", "Benchmarks that print JSON lines", configure}};
 
 }  // namespace
+}  // namespace bench_command
 }  // namespace ocm::app

@@ -6,6 +6,7 @@
 #include "trainer/classifier_training.h"
 
 namespace ocm::app {
+namespace classifier_command {
 namespace {
 
 CommandRunner configure(CLI::App& command) {
@@ -30,4 +31,5 @@ const CommandRegistration registration{
     {"classifier", "A feature network for FD on data Inception does not suit", configure}};
 
 }  // namespace
+}  // namespace classifier_command
 }  // namespace ocm::app

@@ -6,6 +6,7 @@
 #include "common/config.h"
 
 namespace ocm::app {
+namespace config_command {
 namespace {
 
 struct ConfigOptions {
@@ -37,4 +38,5 @@ CommandRunner configure(CLI::App& command) {
 const CommandRegistration registration{{"config", "Check and print run configs", configure}};
 
 }  // namespace
+}  // namespace config_command
 }  // namespace ocm::app

@@ -11,6 +11,7 @@
 #include "eval/trained_model.h"
 
 namespace ocm::app {
+namespace covariance_command {
 namespace {
 
 struct CovarianceOptions {
@@ -77,4 +78,5 @@ const CommandRegistration registration{
      configure}};
 
 }  // namespace
+}  // namespace covariance_command
 }  // namespace ocm::app

@@ -11,6 +11,7 @@
 #include "eval/mixture_truth.h"
 
 namespace ocm::app {
+namespace data_command {
 namespace {
 
 struct DataOptions {
@@ -122,4 +123,5 @@ const CommandRegistration registration{
     {"data", "Prepare, verify and describe datasets", configure}};
 
 }  // namespace
+}  // namespace data_command
 }  // namespace ocm::app

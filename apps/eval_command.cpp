@@ -8,6 +8,7 @@
 #include "eval/trained_model.h"
 
 namespace ocm::app {
+namespace eval_command {
 namespace {
 
 struct EvalOptions {
@@ -85,4 +86,5 @@ const CommandRegistration registration{
      configure}};
 
 }  // namespace
+}  // namespace eval_command
 }  // namespace ocm::app

@@ -8,6 +8,7 @@
 #include "eval/trained_model.h"
 
 namespace ocm::app {
+namespace export_command {
 namespace {
 
 struct ExportCommandOptions {
@@ -52,4 +53,5 @@ const CommandRegistration registration{
      configure}};
 
 }  // namespace
+}  // namespace export_command
 }  // namespace ocm::app

@@ -9,6 +9,7 @@
 #include "trainer/import.h"
 
 namespace ocm::app {
+namespace import_command {
 namespace {
 
 struct ImportCommandOptions {
@@ -63,4 +64,5 @@ const CommandRegistration registration{
     {"import", "Import a published score network as a run ready for the OCM phase", configure}};
 
 }  // namespace
+}  // namespace import_command
 }  // namespace ocm::app

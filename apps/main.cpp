@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <exception>
 #include <iostream>
 #include <map>
@@ -47,7 +48,12 @@ int run(int argc, char** argv) {
   app.set_version_flag("--version", build_description(), "Print the version and what was built in");
 
   std::map<CLI::App*, CommandRunner> runners;
-  for (const auto& spec : command_registry()) {
+  // Registration order is static-initialisation order, which the build decides; --help lists
+  // the subcommands by name instead.
+  std::vector<CommandSpec> specs = command_registry();
+  std::sort(specs.begin(), specs.end(),
+            [](const CommandSpec& a, const CommandSpec& b) { return a.name < b.name; });
+  for (const auto& spec : specs) {
     CLI::App* command = app.add_subcommand(spec.name, spec.description);
     runners[command] = spec.configure(*command);
   }

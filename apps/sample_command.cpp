@@ -36,6 +36,7 @@ void add_timeout_option(CLI::App& command, double& seconds, const std::string& f
       ->check(CLI::Range(0.001, 86400.0));
 }
 
+namespace sample_command {
 namespace {
 
 struct SampleOptions {
@@ -132,4 +133,5 @@ const CommandRegistration registration{
     {"sample", "Draw samples from a trained run with a few-step sampler", configure}};
 
 }  // namespace
+}  // namespace sample_command
 }  // namespace ocm::app

@@ -14,6 +14,7 @@
 #include "eval/statistics.h"
 
 namespace ocm::app {
+namespace stats_command {
 namespace {
 
 struct StatsOptions {
@@ -69,4 +70,5 @@ const CommandRegistration registration{
     {"stats", "Feature mean and covariance of a dataset split, for FID/FD", configure}};
 
 }  // namespace
+}  // namespace stats_command
 }  // namespace ocm::app

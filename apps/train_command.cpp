@@ -13,6 +13,7 @@
 #include "trainer/trainer.h"
 
 namespace ocm::app {
+namespace train_command {
 namespace {
 
 struct TrainCommandOptions {
@@ -60,4 +61,5 @@ const CommandRegistration registration{
     {"train", "Train the score network, then the OCM head, in one run directory", configure}};
 
 }  // namespace
+}  // namespace train_command
 }  // namespace ocm::app

@@ -11,8 +11,8 @@ target_precompile_headers(ocm_torch_pch PRIVATE <torch/torch.h>)
 # every torch-using unit still pays. Compiling each library as unity units of up to 8 sources
 # pays that once per batch: measured on 2 cores, ocm_diffusion 150 s -> 35 s and the whole `ocm`
 # target 13.6 -> 6.4 min. The price is that file-local names must not collide across a folder;
-# diffusion/families.h gives each network family its own namespace for that reason. Apps and
-# tests stay one unit per file (every subcommand defines the same entry points).
+# diffusion/families.h gives each network family its own namespace for that reason, and each
+# subcommand of apps/ has one named after its file. Tests stay one unit per file.
 
 # ocm_library(NAME SOURCES ... [DEPENDS ...] [TORCH])
 #   One static library per code folder, named ocm_<folder>; headers are included as "folder/x.h".
