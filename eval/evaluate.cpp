@@ -21,6 +21,7 @@
 #include "eval/exact_metrics.h"
 #include "eval/features.h"
 #include "eval/image_files.h"
+#include "eval/mixture_truth.h"
 #include "eval/statistics.h"
 
 namespace ocm::eval {
@@ -302,6 +303,8 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
                  r.seconds);
   };
   AnalyticTables tables(model, communicator, request.analytic_samples);
+  // One kernel for every setting and seed (Note [block MMD]).
+  const double bandwidth = wants(request, "mmd") ? mmd_bandwidth(*model.truth) : 0.0;
   for (const uint64_t seed : request.seeds) {
     // Another seed's grids sit beside seed 0's rather than replacing them.
     const std::string seed_suffix = seed == 0 ? "" : "-seed" + std::to_string(seed);
@@ -309,7 +312,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
       record(frechet_result(model, s, tables, reference, request, seed, communicator,
                             files::join(dir, "grids/" + s.name() + seed_suffix + ".png")));
     for (const auto& s : wants(request, "mmd") ? settings : std::vector<SamplingSetting>{})
-      record(mmd_result(model, s, tables.of(s), request.num_samples, request.batch, seed,
+      record(mmd_result(model, s, tables.of(s), request.num_samples, request.batch, seed, bandwidth,
                         communicator));
   }
   if (wants(request, "nll") || wants(request, "h-error")) {

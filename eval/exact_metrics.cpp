@@ -76,9 +76,8 @@ EvalResult block_result(const SamplingSetting& reported, const std::string& metr
 
 EvalResult mmd_result(TrainedModel& model, const SamplingSetting& setting,
                       const diffusion::AnalyticTable* table, int64_t num_samples, int64_t batch,
-                      uint64_t seed, dist::Communicator& communicator) {
+                      uint64_t seed, double bandwidth, dist::Communicator& communicator) {
   const auto start = Clock::now();
-  const double bandwidth = mmd_bandwidth(*model.truth);
   BlockMoments moments;
   for (const int64_t b : my_blocks(num_samples, communicator)) {
     const std::vector<int64_t> indices = block_indices(b, num_samples);

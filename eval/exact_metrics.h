@@ -11,10 +11,11 @@
 namespace ocm::eval {
 
 // mmd: squared MMD of the setting's `num_samples` samples against the true distribution, mean
-// and standard error over blocks (Note [block MMD]); each rank takes its share of the blocks.
+// and standard error over blocks (Note [block MMD]) with the kernel bandwidth of mmd_bandwidth;
+// each rank takes its share of the blocks.
 EvalResult mmd_result(TrainedModel& model, const SamplingSetting& setting,
                       const diffusion::AnalyticTable* table, int64_t num_samples, int64_t batch,
-                      uint64_t seed, dist::Communicator& communicator);
+                      uint64_t seed, double bandwidth, dist::Communicator& communicator);
 
 // h-error: the OCM head's relative RMS error against the exact h* = (1 - abar) diag Hess log p_t
 // at the K times of the setting's trajectory, sqrt(sum (h - h*)^2 / sum h*^2) over each block of
