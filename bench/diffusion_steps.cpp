@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <iostream>
+#include <map>
 #include <numeric>
 #include <sstream>
 
@@ -15,6 +16,7 @@
 #include "diffusion/covariance.h"
 #include "diffusion/networks.h"
 #include "diffusion/objectives.h"
+#include "diffusion/random.h"
 #include "diffusion/sampler.h"
 
 namespace ocm::bench {
@@ -71,6 +73,27 @@ int run(int argc, char** argv) {
                              ",\"shape\":" + shape_json(shape) +
                              ",\"threads\":" + std::to_string(torch::get_num_threads()) +
                              ",\"parameters\":" + std::to_string(count_parameters(*network));
+
+  // One training step's draws (timestep, noise, one probe) with each generator, ready on the
+  // device: Note [counter-based draws].
+  std::map<std::string, double> draw_ms;
+  for (const Generator generator : {Generator::kStream, Generator::kPhilox}) {
+    const std::string name = generator_name(generator);
+    draw_ms[name] = median_ms(
+        2, iterations,
+        [&](int step) {
+          SampleRandom random(0, RandomPurpose::kTraining, range(0, batch),
+                              static_cast<uint64_t>(step), generator);
+          random.integers(1, schedule.num_timesteps() + 1, device);
+          random.normal(shape, options);
+          random.rademacher(shape, options);
+        },
+        [] {}, [&] { synchronize(device); });
+    std::cout << "{\"bench\":\"draws\",\"generator\":\"" << name << "\"," << common
+              << ",\"median_ms\":" << draw_ms[name] << "}\n";
+  }
+  std::cout << "{\"bench\":\"draws_ratio\"," << common
+            << ",\"philox_over_stream\":" << draw_ms["philox"] / draw_ms["stream"] << "}\n";
 
   auto inputs = [&](int step) {
     SampleRandom random(0, RandomPurpose::kTraining, range(0, batch), static_cast<uint64_t>(step));

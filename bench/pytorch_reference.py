@@ -166,6 +166,9 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32")
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--compile", choices=["none", "default", "max-autotune"], default="none",
+                        help="torch.compile the network in this mode (PyTorch 2); its compilation "
+                             "happens in the warmup steps, so give it enough of them")
     args = parser.parse_args()
     device = torch.device(args.device)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
@@ -178,6 +181,11 @@ def main():
                model_config["attn_resolutions"], model_config["dropout"])
     net = net.to(device, memory_format=memory_format)
     ema = [p.detach().clone() for p in net.parameters()]
+    forward = net
+    if args.compile != "none":
+        if not hasattr(torch, "compile"):
+            raise SystemExit(f"--compile needs PyTorch 2 or later; this is {torch.__version__}")
+        forward = torch.compile(net, mode=args.compile)
     # PyYAML reads numbers such as 2e-4 (no dot) as text.
     phase = {key: float(value) if key in ("lr", "beta1", "beta2", "weight_decay", "grad_clip", "ema")
              else value for key, value in phase.items()}
@@ -199,7 +207,7 @@ def main():
         noise = torch.randn_like(x0)
         a = abar[t][:, None, None, None]
         with autocast():
-            loss = (net(a.sqrt() * x0 + (1 - a).sqrt() * noise, t) - noise).square().mean()
+            loss = (forward(a.sqrt() * x0 + (1 - a).sqrt() * noise, t) - noise).square().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         loss.item()
@@ -217,7 +225,8 @@ def main():
     peak_mb = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else 0
     print(json.dumps({"bench": "pytorch_reference", "torch": torch.__version__,
                       "device": str(device), "precision": args.precision,
-                      "channels_last": args.channels_last, "peak_device_mb": peak_mb,
+                      "channels_last": args.channels_last, "compile": args.compile,
+                      "peak_device_mb": peak_mb,
                       "parameters": sum(p.numel() for p in net.parameters()),
                       "threads": torch.get_num_threads(), "batch": args.batch,
                       "median_step_ms": step_ms, "img_per_s": 1000 * args.batch / step_ms}))

@@ -10,6 +10,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "bench/roofline.h"
 #include "common/config.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -26,6 +27,35 @@ namespace {
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values.empty() ? 0 : values[values.size() / 2];
+}
+
+// Forward FLOPs per sample of the score network (Note [model FLOPs]), from a batch of two in
+// fp32 on the CPU: the count depends on the shapes, not on the device.
+double forward_flops_per_sample(const Config& config, const std::vector<int64_t>& shape) {
+  torch::NoGradGuard no_grad;
+  const auto network = diffusion::make_network(config, shape);
+  network->eval();
+  const auto trunk = diffusion::as_trunk(network);
+  std::vector<int64_t> batch_shape = {2};
+  batch_shape.insert(batch_shape.end(), shape.begin(), shape.end());
+  const torch::Tensor x = torch::zeros(batch_shape);
+  const torch::Tensor t = torch::full({2}, 500, torch::kInt64);
+  return count_matmul_flops([&] { trunk->forward(x, t); }) / 2;
+}
+
+// The training step's FLOPs against the device's measured ceilings: three forwards' worth per
+// image (Note [model FLOPs]).
+nlohmann::json roofline(double forward_flops, double img_per_s, const torch::Device& device,
+                        bool bf16) {
+  const Ceilings c = measure_ceilings(device, bf16 ? torch::kBFloat16 : torch::kFloat32);
+  const double achieved = 3 * forward_flops * img_per_s / 1e12;
+  return {{"forward_gflop_per_image", forward_flops / 1e9},
+          {"train_gflop_per_image", 3 * forward_flops / 1e9},
+          {"achieved_tflops", achieved},
+          {"matmul_ceiling_tflops", c.matmul_tflops},
+          {"matmul_ceiling_n", c.matmul_size},
+          {"copy_ceiling_gbs", c.copy_gbs},
+          {"mfu", achieved / c.matmul_tflops}};
 }
 
 }  // namespace
@@ -64,8 +94,8 @@ void run_train_bench(const TrainBenchOptions& options, std::ostream& out) {
   const std::vector<int64_t> shape = dataset.manifest().kind == "images"
                                          ? std::vector<int64_t>{element[2], element[0], element[1]}
                                          : element;
-  const int64_t parameters =
-      diffusion::count_parameters(*diffusion::make_network(config, shape));
+  const int64_t parameters = diffusion::count_parameters(*diffusion::make_network(config, shape));
+  const double forward_flops = forward_flops_per_sample(config, shape);
   const torch::Device device = trainer::training_device(config, topology);
   if (device.is_cuda()) {
     const auto nccl = dist::make_communicator(device, config.dist.timeout_s);
@@ -88,7 +118,8 @@ void run_train_bench(const TrainBenchOptions& options, std::ostream& out) {
       peak_device_mb = std::max(peak_device_mb, record.at("peak_device_mb").get<double>());
     }
     const double step = median(step_ms);
-    out << nlohmann::json{{"bench", "train"},
+    const double img_per_s = step > 0 ? 1000.0 * options.batch / step : 0;
+    nlohmann::json record{{"bench", "train"},
                           {"config", options.config},
                           {"parameters", parameters},
                           {"sample_shape", shape},
@@ -100,12 +131,14 @@ void run_train_bench(const TrainBenchOptions& options, std::ostream& out) {
                           {"global_batch", options.batch},
                           {"timed_steps", step_ms.size()},
                           {"median_step_ms", step},
-                          {"img_per_s", step > 0 ? 1000.0 * options.batch / step : 0},
+                          {"img_per_s", img_per_s},
                           {"median_data_wait_pct", median(wait_pct)},
                           {"median_allreduce_ms", median(allreduce_ms)},
-                          {"peak_device_mb", peak_device_mb}}
-               .dump()
-        << std::endl;
+                          {"peak_device_mb", peak_device_mb}};
+    // Per rank: the ceilings are one device's, so MFU compares one rank's share with them.
+    record.update(roofline(forward_flops, img_per_s / topology.world_size, device,
+                           trainer::uses_bf16(config, device)));
+    out << record.dump() << std::endl;
     files::remove_tree(dir);
   }
   communicator->barrier();

@@ -33,6 +33,7 @@ inline constexpr char kClassifier[] = "classifier/model";
 
 inline constexpr char kPhaseBegin[] = "counters/phase_begin";      // OCM phase: its first step
 inline constexpr char kSkippedSteps[] = "counters/skipped_steps";  // non-finite steps so far
+inline constexpr char kGenerator[] = "counters/generator";         // the run's diffusion::Generator
 inline constexpr char kSampleShape[] = "data/sample_shape";        // the network's input shape
 inline constexpr char kImages[] = "data/images";                   // 1: image data, 0: arrays
 inline constexpr char kClassifierChannels[] = "classifier/in_channels";

@@ -19,6 +19,7 @@ struct RunConfig {
   std::string dir;
   int64_t seed;
   int64_t max_bad_steps;
+  std::string generator;
 };
 
 struct DataConfig {

@@ -38,7 +38,10 @@ Schema declare() {
                "seed of every random draw (data order, noise, timesteps, probes)")
       .integer("max_bad_steps", &RunConfig::max_bad_steps, 20, at_least(1),
                "consecutive steps with a non-finite loss or gradient (each skipped) that abort "
-               "the run");
+               "the run")
+      .choice("generator", &RunConfig::generator, "philox", {"philox", "stream"},
+              "per-sample draws: philox (counter-based, drawn on the training device) or stream "
+              "(a host stream per sample, copied; ocm 0.2). A resumed run keeps its checkpoint's");
   SectionDecl<DataConfig>(s, "data", [](Config& c) -> DataConfig& { return c.data; })
       .text("path", &DataConfig::path, "datasets/fashion_mnist",
             "dataset directory made by `ocm data prepare`")

@@ -33,6 +33,9 @@ checkpoints::Checkpoint score_phase_end(const Config& config, const NamedTensors
   checkpoints::save_tensors(checkpoints::prefix::kModel, parameters, c.tensors);
   Ema(parameters, config.phases.score.ema).save(checkpoints::prefix::kEma, c.tensors);
   checkpoints::write_counter(c.tensors, checkpoints::kSkippedSteps, 0);
+  checkpoints::write_counter(
+      c.tensors, checkpoints::kGenerator,
+      static_cast<int64_t>(diffusion::generator_named(config.run.generator)));
   checkpoints::save_sample_shape(sample, c.tensors);
   return c;
 }

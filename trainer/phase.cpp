@@ -51,12 +51,10 @@ void start_optimization(Run& run, Phase& phase, const TensorMap* resume, const s
   }
 }
 
-// Timestep and noise of each sample, from its own stream.
+// Timestep and noise of each sample (Note [per-sample randomness]).
 std::pair<torch::Tensor, torch::Tensor> draw_t_and_noise(const Run& run, const torch::Tensor& x0,
                                                          diffusion::SampleRandom& random) {
-  const torch::Tensor t = diffusion::to_device_nonblocking(
-      random.integers(1, run.schedule.num_timesteps() + 1),
-      torch::TensorOptions().device(run.device).dtype(torch::kInt64));
+  const torch::Tensor t = random.integers(1, run.schedule.num_timesteps() + 1, run.device);
   return {t, random.normal(run.sample.shape, x0.options())};
 }
 
@@ -147,6 +145,8 @@ void save_phase(Run& run, Phase& phase, int64_t completed_steps) {
   if (phase.save)
     phase.save(c.tensors);
   checkpoints::write_counter(c.tensors, checkpoints::kSkippedSteps, run.skipped);
+  checkpoints::write_counter(c.tensors, checkpoints::kGenerator,
+                             static_cast<int64_t>(run.generator));
   checkpoints::save_sample_shape(run.sample, c.tensors);
   const std::string path = checkpoints::save_checkpoint(
       run.checkpoint_dir, c,

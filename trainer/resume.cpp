@@ -92,6 +92,25 @@ std::optional<checkpoints::Found> choose_checkpoint(Run& run, const std::string&
   return found;
 }
 
+// Note [counter-based draws]: a resumed run keeps drawing as it started, whatever the config says
+// now, so that resuming stays bitwise; checkpoints from before the choice existed used `stream`.
+void resume_generator(Run& run, const ResumePlan& plan) {
+  const auto recorded = static_cast<diffusion::Generator>(
+      checkpoints::read_counter(plan.checkpoint.tensors, checkpoints::kGenerator,
+                                static_cast<int64_t>(diffusion::Generator::kStream)));
+  if (recorded != diffusion::Generator::kStream && recorded != diffusion::Generator::kPhilox) {
+    throw UserError(plan.path,
+                    "records random generator " + std::to_string(static_cast<int64_t>(recorded)),
+                    "1 (stream) or 2 (philox), from a checkpoint this version of ocm wrote");
+  }
+  if (recorded != run.generator) {
+    spdlog::info("{} drew with the {} generator; the run goes on with it (run.generator says {})",
+                 plan.path, diffusion::generator_name(recorded),
+                 diffusion::generator_name(run.generator));
+  }
+  run.generator = recorded;
+}
+
 }  // namespace
 
 ResumePlan plan_resume(Run& run, const std::string& resume_path) {
@@ -105,6 +124,7 @@ ResumePlan plan_resume(Run& run, const std::string& resume_path) {
                  plan.checkpoint.world_size, run.world);
   }
   run.skipped = checkpoints::read_counter(plan.checkpoint.tensors, checkpoints::kSkippedSteps, 0);
+  resume_generator(run, plan);
   spdlog::info("resuming from {} (step {}, phase {})", plan.path, plan.checkpoint.step,
                plan.checkpoint.phase);
   return plan;

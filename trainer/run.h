@@ -11,6 +11,7 @@
 #include "checkpoints/layout.h"
 #include "common/config.h"
 #include "data/dataset.h"
+#include "diffusion/random.h"
 #include "diffusion/schedule.h"
 #include "dist/communicator.h"
 #include "dist/topology.h"
@@ -34,6 +35,8 @@ struct Run {
   checkpoints::SampleShape sample;
   diffusion::Schedule schedule;
   Fault fault;
+  // The config's for a new run, the checkpoint's for a resumed one (Note [counter-based draws]).
+  diffusion::Generator generator;
   std::unique_ptr<MetricsLog> metrics;  // rank 0 only, once the run directory is prepared
   int64_t skipped = 0;                  // non-finite steps, over the whole run
 };

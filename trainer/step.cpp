@@ -36,8 +36,8 @@ torch::Tensor accumulate_gradients(Run& run, Phase& phase, dist::GradientReducer
     const std::vector<int64_t> positions(batch.positions.begin() + first,
                                          batch.positions.begin() + first + n);
     diffusion::SampleRandom random(static_cast<uint64_t>(run.config.run.seed),
-                                   RandomPurpose::kTraining, positions,
-                                   static_cast<uint64_t>(step));
+                                   RandomPurpose::kTraining, positions, static_cast<uint64_t>(step),
+                                   run.generator);
     torch::Tensor loss;
     {
       const Bf16Autocast autocast(run.bf16);

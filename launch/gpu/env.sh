@@ -32,7 +32,7 @@ gpu_build() {  # out target...
   start=$(date +%s)
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
     -DCMAKE_PREFIX_PATH="$prefix;$torch_prefix" -DHDF5_ROOT="$libs/hdf5/serial" \
-    -DZLIB_ROOT="$prefix" -DTORCH_CUDA_ARCH_LIST=9.0 \
+    -DZLIB_ROOT="$prefix" -DTORCH_CUDA_ARCH_LIST=9.0 -DCMAKE_CUDA_ARCHITECTURES=90 \
     -DOCM_FONT_FILE="$prefix/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf" \
     -DOCM_WITH_CUDA=ON -DOCM_WITH_NCCL=ON -DOCM_WITH_MPI=OFF >"$out/build.log" 2>&1 ||
     { tail -40 "$out/build.log"; exit 1; }

@@ -19,6 +19,7 @@
 #include <torch/torch.h>
 
 #include "checkpoints/checkpoint.h"
+#include "checkpoints/layout.h"
 #include "common/files.h"
 #include "common/seeding.h"
 #include "data/dataset.h"
@@ -205,6 +206,33 @@ TEST_F(TrainTest, ResumeFromAChosenCheckpointOfAnotherRun) {
   EXPECT_FALSE(
       files::exists(checkpoints::checkpoint_path(files::join(dir_, "branch/checkpoints"), 12)));
   expect_identical_final_checkpoints("straight", "branch");
+}
+
+// Checkpoints of ocm 0.2 record no generator and were drawn from host streams: resuming one
+// with today's default (philox) must go on drawing as the run began, bit for bit.
+TEST_F(TrainTest, ACheckpointFromBeforeTheGeneratorChoiceResumesWithItsStreams) {
+  ASSERT_EQ(train("straight", "--set run.generator=stream"), 0);
+  checkpoints::Checkpoint old = checkpoints::load_checkpoint(
+      checkpoints::checkpoint_path(files::join(dir_, "straight/checkpoints"), 8));
+  ASSERT_EQ(old.tensors.erase(checkpoints::kGenerator), 1u);
+  const std::string old_dir = files::join(dir_, "old");
+  checkpoints::save_checkpoint(old_dir, old, {});
+  std::string output;
+  ASSERT_EQ(train("resumed", "--resume " + checkpoints::checkpoint_path(old_dir, 8), 0, &output), 0)
+      << output;
+  EXPECT_NE(output.find("drew with the stream generator"), std::string::npos) << output;
+  expect_identical_final_checkpoints("straight", "resumed");
+  // The default run draws otherwise, so the check above is not vacuous.
+  ASSERT_EQ(train("philox"), 0);
+  const auto philox = checkpoints::load_checkpoint(final_checkpoint("philox"));
+  const auto stream = checkpoints::load_checkpoint(final_checkpoint("straight"));
+  EXPECT_EQ(philox.tensors.at(checkpoints::kGenerator).item<int64_t>(), 2);
+  int64_t differing = 0;  // the trunk, the head, their EMAs and Adam's state
+  for (const auto& [name, tensor] : philox.tensors) {
+    if (name.rfind("counters/", 0) != 0 && !torch::equal(tensor, stream.tensors.at(name)))
+      ++differing;
+  }
+  EXPECT_GT(differing, 10);
 }
 
 TEST_F(TrainTest, ResumeOnAnotherWorldSizeContinues) {

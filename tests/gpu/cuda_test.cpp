@@ -68,6 +68,31 @@ TEST_F(Cuda, DrawsReachTheDeviceUnchanged) {
   EXPECT_TRUE(torch::equal(gpu.cpu(), cpu));
 }
 
+// Note [counter-based draws]: the kernel and the CPU loop compute one function; only the
+// device's double log, sin and cos may differ in their last bits. Consecutive indices (a training
+// share) and scattered ones (copied to the device) take different paths into the kernel.
+TEST_F(Cuda, PhiloxKernelDrawsWhatTheCpuComputes) {
+  const std::vector<std::vector<int64_t>> index_sets = {{100, 101, 102, 103, 104, 105},
+                                                        {5, 2, 900, 77}};
+  const auto on_device = torch::TensorOptions().device(kGpu).dtype(torch::kFloat32);
+  const auto on_host = torch::dtype(torch::kFloat32);
+  for (const auto& indices : index_sets) {
+    diffusion::SampleRandom cpu(5, RandomPurpose::kTraining, indices, 42,
+                                diffusion::Generator::kPhilox);
+    diffusion::SampleRandom gpu(5, RandomPurpose::kTraining, indices, 42,
+                                diffusion::Generator::kPhilox);
+    const torch::Tensor t = gpu.integers(1, 1001, kGpu);
+    EXPECT_TRUE(t.is_cuda());
+    EXPECT_TRUE(torch::equal(t.cpu(), cpu.integers(1, 1001)));
+    const torch::Tensor z = gpu.normal({3, 8, 8}, on_device).cpu();
+    EXPECT_LE((z - cpu.normal({3, 8, 8}, on_host)).abs().max().item<float>(), 1e-6);
+    EXPECT_TRUE(torch::equal(gpu.rademacher({3, 8, 8}, on_device).cpu(),
+                             cpu.rademacher({3, 8, 8}, on_host)));
+    EXPECT_TRUE(torch::equal(gpu.uniform({9}, on_device.dtype(torch::kFloat64)).cpu(),
+                             cpu.uniform({9}, torch::dtype(torch::kFloat64))));
+  }
+}
+
 // Relative L2 distance of b from a, over all tensors.
 double relative_distance(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
   double difference = 0, norm = 0;
