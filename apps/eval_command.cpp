@@ -54,9 +54,13 @@ CommandRunner configure(CLI::App& command) {
                      "Feature network: inception-2015-12-05.pt (TorchScript) or a classifier "
                      "directory of `ocm classifier train`");
   command.add_option("--ref", r.reference,
-                     "Reference statistics of `ocm stats` (default: computed from the run's "
-                     "training split)");
+                     "Reference statistics: an HDF5 file of `ocm stats`, or an .npz with mu and "
+                     "sigma (EDM's fid.py, pytorch-fid, a guided-diffusion reference batch); "
+                     "default: computed from the run's training split");
   command.add_option("--nll-samples", r.nll_samples, "Test elements for nll (default: all)");
+  command.add_flag("--save-samples", r.save_samples,
+                   "Write each fid/fd setting's samples to eval/samples/<setting>[-seedS].npz "
+                   "(arr_0 uint8 [N, H, W, C], the guided-diffusion evaluator's layout)");
   command.add_flag("--nll-unclipped", r.nll_unclipped,
                    "Images: leave x0_hat unclipped in the bound (ocm 0.2's numbers); by default "
                    "it is clipped to [-1, 1] as the published likelihood code does");

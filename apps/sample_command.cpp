@@ -62,6 +62,10 @@ int run_sample(const SampleOptions& o) {
   const EvalProcess process = start_eval_process();
   eval::TrainedModel model = eval::load_trained_model(o.model, process.device);
   eval::check_setting(o.setting, model);
+  if (!o.out.empty())
+    eval::check_samples_path(o.out, model.images);
+  if (!o.grid.empty() && !model.images)
+    throw UserError("--grid", "needs image data", "--out for vector data");
   auto communicator =
       dist::make_cpu_communicator(o.timeout > 0 ? o.timeout : model.config.dist.timeout_s);
   if (o.count < communicator->world_size())
@@ -78,24 +82,14 @@ int run_sample(const SampleOptions& o) {
         if (communicator->rank() == 0)
           spdlog::info("{}: {}/{} samples on rank 0", o.setting.name(), done, mine.size());
       });
-  // Rank blocks concatenated in rank order are the samples in index order.
-  const std::string bytes(static_cast<const char*>(samples.data_ptr()), samples.nbytes());
-  const std::vector<std::string> parts = dist::gather_strings(bytes);
+  const torch::Tensor gathered = eval::gather_shares(samples);
   if (communicator->rank() != 0)
     return 0;
-  std::string all;
-  for (const auto& part : parts)
-    all += part;
-  std::vector<int64_t> shape(samples.sizes().begin(), samples.sizes().end());
-  shape[0] = o.count;
-  const torch::Tensor gathered = torch::from_blob(all.data(), shape, samples.options()).clone();
   if (!o.out.empty()) {
     eval::write_samples(o.out, gathered);
     spdlog::info("{} samples ({}) written to {}", o.count, o.setting.name(), o.out);
   }
   if (!o.grid.empty()) {
-    if (!model.images)
-      throw UserError("--grid", "needs image data", "--out for vector data");
     eval::write_grid(o.grid, gathered);
     spdlog::info("grid written to {}", o.grid);
   }
@@ -123,7 +117,10 @@ CommandRunner configure(CLI::App& command) {
   command.add_option("--seed", o->seed, "Sample i depends only on (seed, i, settings)");
   command.add_option("--batch", o->batch, "Samples per forward pass on a rank")
       ->check(CLI::PositiveNumber);
-  command.add_option("--out", o->out, "HDF5 file to write: images uint8 [N, H, W, C]");
+  command.add_option("--out", o->out,
+                     "File to write, in the format of its extension: .h5 (HDF5 `images` uint8 "
+                     "[N, H, W, C]), .npz (`arr_0`, the same array, for the guided-diffusion "
+                     "evaluator) or .png (a grid of the first 64)");
   command.add_option("--grid", o->grid, "PNG grid of the first 64 samples");
   add_timeout_option(command, o->timeout, "the run's dist.timeout_s");
   return [o]() { return run_sample(*o); };

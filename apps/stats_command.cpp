@@ -58,7 +58,11 @@ CommandRunner configure(CLI::App& command) {
   command.add_option("data", o->data, "Dataset directory")->required();
   command.add_option("--features", o->features, "Feature network (see `ocm eval --help`)")
       ->required();
-  command.add_option("--out", o->out, "Statistics file to write (HDF5: mu, sigma)")->required();
+  command
+      .add_option("--out", o->out,
+                  "Statistics file to write: mu, sigma in HDF5, or with the extension .npz as "
+                  "EDM's fid.py and pytorch-fid keep them")
+      ->required();
   command.add_option("--split", o->split, "Split to describe");
   command.add_option("--count", o->count, "Use the first N elements (default: all)");
   command.add_option("--batch", o->batch, "Images per forward pass")->check(CLI::PositiveNumber);

@@ -67,6 +67,12 @@ find_library(STB_LIBRARY stb REQUIRED)
 add_library(ocm::stb INTERFACE IMPORTED)
 target_include_directories(ocm::stb INTERFACE ${STB_INCLUDE_DIR})
 target_link_libraries(ocm::stb INTERFACE ${STB_LIBRARY})
+# minizip (zlib's contrib zip library) reads and writes .npz archives; no CMake config either.
+find_path(MINIZIP_INCLUDE_DIR minizip/zip.h REQUIRED)
+find_library(MINIZIP_LIBRARY minizip REQUIRED)
+add_library(ocm::minizip INTERFACE IMPORTED)
+target_include_directories(ocm::minizip INTERFACE ${MINIZIP_INCLUDE_DIR})
+target_link_libraries(ocm::minizip INTERFACE ${MINIZIP_LIBRARY} ZLIB::ZLIB)
 # Plot text is set in DejaVu Sans; its path is compiled in (OCM_FONT overrides it at run time).
 find_file(OCM_FONT_FILE DejaVuSans.ttf
   PATHS /usr/share/fonts/truetype /usr/share/fonts /usr/local/share/fonts

@@ -3,12 +3,12 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <regex>
 
 #include "common/error.h"
 #include "common/files.h"
-#include "data/converters.h"
 #include "common/hdf5.h"
+#include "data/converters.h"
+#include "data/npy.h"
 
 namespace ocm::data {
 namespace {
@@ -29,49 +29,24 @@ class NpySource : public ArraySource {
   explicit NpySource(const std::string& path) : path_(path), in_(path, std::ios::binary) {
     if (!in_)
       throw UserError(path, "cannot be opened", "a .npy file");
-    char magic[8];
-    if (!in_.read(magic, 8) || std::memcmp(magic, "\x93NUMPY", 6) != 0 || magic[6] < 1 ||
-        magic[6] > 3) {
-      throw UserError(path, "is not a .npy file (no \\x93NUMPY header)",
-                      "an array saved with numpy.save");
-    }
-    uint32_t header_length = 0;
-    unsigned char length_bytes[4] = {0, 0, 0, 0};
-    in_.read(reinterpret_cast<char*>(length_bytes), magic[6] == 1 ? 2 : 4);
-    header_length = length_bytes[0] | (length_bytes[1] << 8) | (length_bytes[2] << 16) |
-                    (uint32_t{length_bytes[3]} << 24);
-    if (!in_ || header_length > (1u << 20))
-      throw UserError(path, "has a damaged header", "a .npy file");
-    std::string header(header_length, '\0');
-    in_.read(header.data(), header_length);
-    std::smatch match;
-    if (!std::regex_search(header, match, std::regex("'descr':\\s*'([<>|=]?)([a-z])(\\d+)'"))) {
-      throw UserError(path, "has no dtype in its header", "a .npy file");
-    }
-    const std::string kind = match[2].str() + match[3].str();
-    if ((kind != "f4" && kind != "f8") || match[1].str() == ">") {
-      throw UserError(path, "holds dtype " + match[0].str().substr(match[0].str().find(':') + 1),
-                      "little-endian float32 or float64", "Convert with array.astype('float32').");
+    std::string head(static_cast<size_t>(std::min<int64_t>(files::file_size(path), 1 << 21)), '\0');
+    in_.read(head.data(), static_cast<std::streamsize>(head.size()));
+    const NpyHeader header = parse_npy_header(head.data(), head.size(), path);
+    const std::string& descr = header.descr;
+    const bool has_order = std::string("<>|=").find(descr[0]) != std::string::npos;
+    const std::string kind = has_order ? descr.substr(1) : descr;
+    if ((kind != "f4" && kind != "f8") || descr[0] == '>') {
+      throw UserError(path, "holds dtype '" + descr + "'", "little-endian float32 or float64",
+                      "Convert with array.astype('float32').");
     }
     double_ = kind == "f8";
-    if (std::regex_search(header, std::regex("'fortran_order':\\s*True"))) {
+    if (header.fortran_order) {
       throw UserError(path, "is stored in Fortran order", "a C-ordered array",
                       "Save numpy.ascontiguousarray(a).");
     }
-    if (!std::regex_search(header, match, std::regex("'shape':\\s*\\(([^)]*)\\)"))) {
-      throw UserError(path, "has no shape in its header", "a .npy file");
-    }
-    std::vector<int64_t> dims;
-    const std::string list = match[1].str();
-    const std::regex number("\\d+");
-    for (std::sregex_iterator it(list.begin(), list.end(), number), end; it != end; ++it) {
-      const std::string digits = it->str();
-      if (digits.size() > 12)
-        throw UserError(path, "declares the size " + digits, "a plausible array size");
-      dims.push_back(std::stoll(digits));
-    }
+    const std::vector<int64_t>& dims = header.shape;
     set_shape(path, dims);
-    data_offset_ = static_cast<int64_t>(in_.tellg());
+    data_offset_ = static_cast<int64_t>(header.data_offset);
     const int64_t expected = data_offset_ + rows * row_values() * (double_ ? 8 : 4);
     if (files::file_size(path) != expected) {
       throw UserError(path, "is " + std::to_string(files::file_size(path)) + " bytes",

@@ -2,6 +2,11 @@
 
 #include <algorithm>
 #include <stdexcept>
+#include <string>
+
+#include <torch/torch.h>
+
+#include "dist/topology.h"
 
 namespace ocm::eval {
 
@@ -23,6 +28,21 @@ std::vector<std::vector<int64_t>> batches_of(const std::vector<int64_t>& indices
     first = last;
   }
   return out;
+}
+
+torch::Tensor gather_shares(const torch::Tensor& mine) {
+  const torch::Tensor data = mine.contiguous().cpu();
+  const std::vector<std::string> parts =
+      dist::gather_strings(std::string(static_cast<const char*>(data.data_ptr()), data.nbytes()));
+  if (parts.empty())
+    return {};
+  std::string all;
+  for (const auto& part : parts)
+    all += part;
+  std::vector<int64_t> shape = data.sizes().vec();
+  const int64_t per_element = data.numel() > 0 ? data.nbytes() / data.size(0) : 0;
+  shape[0] = per_element > 0 ? static_cast<int64_t>(all.size()) / per_element : 0;
+  return torch::from_blob(all.data(), shape, data.options()).clone();
 }
 
 }  // namespace ocm::eval

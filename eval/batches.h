@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <vector>
 
+#include <torch/types.h>
+
 namespace ocm::eval {
 
 // The global indices [0, n) that `rank` of `world` handles: one contiguous block, so
@@ -12,5 +14,9 @@ std::vector<int64_t> share_of(int64_t n, int rank, int world);
 
 // `indices` cut, in order, into consecutive pieces of at most `batch` (>= 1) elements.
 std::vector<std::vector<int64_t>> batches_of(const std::vector<int64_t>& indices, int64_t batch);
+
+// Every rank's share_of() block, all of one dtype and element shape, concatenated in rank (so
+// index) order on rank 0; an undefined tensor on the other ranks. Collective over the processes.
+torch::Tensor gather_shares(const torch::Tensor& mine);
 
 }  // namespace ocm::eval

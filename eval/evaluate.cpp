@@ -109,6 +109,11 @@ void check_request(const EvalRequest& request, const TrainedModel& model, int wo
   if (wants(request, "mmd") && request.num_samples < 2)
     throw UserError("--num-samples " + std::to_string(request.num_samples), "is too small",
                     "at least 2 samples per setting for mmd");
+  if (request.save_samples && !frechet)
+    throw UserError("--save-samples",
+                    "keeps the samples of fid/fd settings, and --metric asks for "
+                    "neither",
+                    "--metric fid or fd beside it");
   if (request.seeds.empty())
     throw UserError("--seed", "lists no seed", "one seed or more, e.g. --seed 0,1,2");
   if (request.batch < 1)
@@ -178,21 +183,30 @@ class AnalyticTables {
   std::map<std::string, diffusion::AnalyticTable> tables_;
 };
 
-// The Frechet distance of one setting's samples to the reference; rank 0 writes its grid.
+// Where one setting's grid, and with --save-samples its samples, go.
+struct SampleFiles {
+  std::string grid;
+  std::string samples;  // "" unless --save-samples
+};
+
+// The Frechet distance of one setting's samples to the reference; rank 0 writes its files.
 EvalResult frechet_result(TrainedModel& model, const SamplingSetting& setting,
                           AnalyticTables& tables, const Reference& reference,
                           const EvalRequest& request, uint64_t seed,
-                          dist::Communicator& communicator, const std::string& grid_path) {
+                          dist::Communicator& communicator, const SampleFiles& outputs) {
   const auto start = Clock::now();
   const diffusion::AnalyticTable* table = tables.of(setting);
   const std::vector<int64_t> mine =
       share_of(request.num_samples, communicator.rank(), communicator.world_size());
   FeatureSums sums(reference.network->dim());
   torch::Tensor grid;
+  std::vector<torch::Tensor> kept;
   generate_batches(
       model, setting, table, mine, request.batch, seed,
       [&](const torch::Tensor& images, int64_t done) {
         sums.add(reference.network->features(images));
+        if (!outputs.samples.empty())
+          kept.push_back(images.cpu());
         if (!grid.defined())
           grid = images.narrow(0, 0, std::min<int64_t>(images.size(0), request.grid));
         if (communicator.rank() == 0) {
@@ -203,7 +217,12 @@ EvalResult frechet_result(TrainedModel& model, const SamplingSetting& setting,
       });
   sums.reduce(communicator);
   if (communicator.rank() == 0 && grid.defined())
-    write_grid(grid_path, grid);
+    write_grid(outputs.grid, grid);
+  if (!outputs.samples.empty()) {
+    const torch::Tensor all = gather_shares(torch::cat(kept));
+    if (communicator.rank() == 0)
+      write_samples(outputs.samples, all);
+  }
   const FeatureStatistics generated =
       statistics_of(sums, reference.network->description(), setting.name());
   return {setting.name(),
@@ -247,13 +266,17 @@ EvalResult nll_result(TrainedModel& model, const SamplingSetting& setting, Analy
           request.seeds.front()};
 }
 
-// Creates <run>/eval/grids on rank 0, once every input has been checked.
-std::string prepare_eval_directory(const TrainedModel& model, dist::Communicator& communicator) {
+// Creates <run>/eval/grids (and samples) on rank 0, once every input has been checked.
+std::string prepare_eval_directory(const TrainedModel& model, bool save_samples,
+                                   dist::Communicator& communicator) {
   const std::string dir = files::join(model.run_dir, "eval");
   if (communicator.rank() == 0) {
-    const std::string error = files::create_directories(files::join(dir, "grids"));
-    if (!error.empty())
-      throw UserError(dir, "cannot be created (" + error + ")", "a writable run directory");
+    for (const std::string& sub : save_samples ? std::vector<std::string>{"grids", "samples"}
+                                               : std::vector<std::string>{"grids"}) {
+      const std::string error = files::create_directories(files::join(dir, sub));
+      if (!error.empty())
+        throw UserError(dir, "cannot be created (" + error + ")", "a writable run directory");
+    }
   }
   communicator.barrier();
   return dir;
@@ -290,7 +313,7 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
   if (wants_frechet(request))
     reference = load_reference(request, model, communicator);
   // Every input has been checked: from here on the run directory is written to.
-  const std::string dir = prepare_eval_directory(model, communicator);
+  const std::string dir = prepare_eval_directory(model, request.save_samples, communicator);
   const std::string results_path = files::join(dir, "results.jsonl");
   std::vector<EvalResult> results;
   auto record = [&](const EvalResult& r) {
@@ -306,11 +329,15 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
   // One kernel for every setting and seed (Note [block MMD]).
   const double bandwidth = wants(request, "mmd") ? mmd_bandwidth(*model.truth) : 0.0;
   for (const uint64_t seed : request.seeds) {
-    // Another seed's grids sit beside seed 0's rather than replacing them.
+    // Another seed's grids and samples sit beside seed 0's rather than replacing them.
     const std::string seed_suffix = seed == 0 ? "" : "-seed" + std::to_string(seed);
-    for (const auto& s : wants_frechet(request) ? settings : std::vector<SamplingSetting>{})
-      record(frechet_result(model, s, tables, reference, request, seed, communicator,
-                            files::join(dir, "grids/" + s.name() + seed_suffix + ".png")));
+    for (const auto& s : wants_frechet(request) ? settings : std::vector<SamplingSetting>{}) {
+      const std::string stem = s.name() + seed_suffix;
+      const SampleFiles outputs{
+          files::join(dir, "grids/" + stem + ".png"),
+          request.save_samples ? files::join(dir, "samples/" + stem + ".npz") : ""};
+      record(frechet_result(model, s, tables, reference, request, seed, communicator, outputs));
+    }
     for (const auto& s : wants(request, "mmd") ? settings : std::vector<SamplingSetting>{})
       record(mmd_result(model, s, tables.of(s), request.num_samples, request.batch, seed, bandwidth,
                         communicator));

@@ -35,6 +35,7 @@ struct EvalRequest {
   std::vector<uint64_t> seeds = {0};
   std::string baseline = "fixed-small";  // what results.md's differences are taken against
   int64_t grid = 64;                     // samples in each setting's PNG grid
+  bool save_samples = false;             // fid/fd samples to eval/samples/<setting>.npz
   int64_t analytic_samples = 2048;       // training elements behind each Analytic-DPM table
 };
 

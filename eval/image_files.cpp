@@ -12,10 +12,17 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/hdf5.h"
+#include "eval/npz_tensors.h"
 
 namespace ocm::eval {
 
-void write_samples(const std::string& path, const torch::Tensor& samples) {
+namespace {
+
+bool is_hdf5_name(const std::string& path) {
+  return files::extension(path) == ".h5" || files::extension(path) == ".hdf5";
+}
+
+void write_hdf5_samples(const std::string& path, const torch::Tensor& samples) {
   silence_hdf5_errors();
   const torch::Tensor data = samples.contiguous().cpu();
   const bool images = data.scalar_type() == torch::kUInt8;
@@ -33,6 +40,27 @@ void write_samples(const std::string& path, const torch::Tensor& samples) {
                                       H5S_ALL, H5S_ALL, H5P_DEFAULT, data.data_ptr()) < 0))
       throw UserError(path, "could not be written", "free disk space");
   });
+}
+
+}  // namespace
+
+void check_samples_path(const std::string& path, bool images) {
+  const std::string extension = files::extension(path);
+  if (!is_hdf5_name(path) && extension != ".npz" && extension != ".png")
+    throw UserError(path, "has the extension '" + extension + "'",
+                    ".h5 or .hdf5 (HDF5), .npz (numpy) or .png (a grid)");
+  if (extension == ".png" && !images)
+    throw UserError(path, "asks for a PNG of vector data", ".h5 or .npz for vector samples");
+}
+
+void write_samples(const std::string& path, const torch::Tensor& samples) {
+  check_samples_path(path, samples.scalar_type() == torch::kUInt8);
+  if (is_hdf5_name(path))
+    write_hdf5_samples(path, samples);
+  else if (files::extension(path) == ".npz")
+    data::write_npz(path, {{"arr_0", npy_of(samples)}});
+  else
+    write_grid(path, samples);
 }
 
 namespace {

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <vector>
 
 #include <hdf5.h>
@@ -10,6 +11,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/hdf5.h"
+#include "eval/npz_tensors.h"
 
 namespace ocm::eval {
 
@@ -114,9 +116,52 @@ torch::Tensor read_dataset(hid_t file, const char* name, int rank, const std::st
   return out;
 }
 
+// Shapes [D] and [D, D], D in 1..65536, finite: what both file formats must hold.
+void check_statistics(const FeatureStatistics& s, const std::string& path) {
+  const int64_t d = s.mean.size(0);
+  if (d < 1 || d > 65536)
+    throw UserError(path + ":mu", "has " + std::to_string(d) + " features", "1 to 65536 features");
+  if (s.covariance.size(0) != d || s.covariance.size(1) != d)
+    throw UserError(
+        path,
+        "has mu of " + std::to_string(d) + " and sigma of shape " + c10::str(s.covariance.sizes()),
+        "sigma of shape [D, D] for mu of D");
+  if (!torch::isfinite(s.mean).all().item<bool>() ||
+      !torch::isfinite(s.covariance).all().item<bool>())
+    throw UserError(path, "holds non-finite values", "finite statistics");
+}
+
+// `mu` and `sigma` of an .npz: EDM's fid.py and pytorch-fid write these (float64), and a
+// guided-diffusion reference batch holds them beside its images. Such files record neither the
+// count nor the feature network.
+FeatureStatistics load_npz_statistics(const std::string& path) {
+  const std::map<std::string, data::NpyArray> arrays = data::read_npz(path);
+  FeatureStatistics s;
+  for (const auto& [name, rank] : {std::pair<std::string, int64_t>{"mu", 1}, {"sigma", 2}}) {
+    const auto found = arrays.find(name);
+    if (found == arrays.end())
+      throw UserError(path, "has no array `" + name + "`",
+                      "mu [D] and sigma [D, D], as EDM's fid.py and pytorch-fid write them");
+    if (static_cast<int64_t>(found->second.shape.size()) != rank)
+      throw UserError(path + ":" + name,
+                      "has " + std::to_string(found->second.shape.size()) + " dimensions",
+                      std::to_string(rank));
+    (rank == 1 ? s.mean : s.covariance) = float64_tensor_of(found->second, path + ":" + name);
+  }
+  check_statistics(s, path);
+  s.features = "unrecorded (" + files::filename(path) + ")";
+  s.source = path;
+  return s;
+}
+
 }  // namespace
 
 void save_statistics(const std::string& path, const FeatureStatistics& s) {
+  if (files::extension(path) == ".npz") {
+    data::write_npz(path, {{"mu", npy_of(s.mean.to(torch::kFloat64))},
+                           {"sigma", npy_of(s.covariance.to(torch::kFloat64))}});
+    return;
+  }
   silence_hdf5_errors();
   files::write_atomically(path, [&](const std::string& temporary) {
     Hid file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
@@ -134,21 +179,15 @@ FeatureStatistics load_statistics(const std::string& path) {
   silence_hdf5_errors();
   if (!files::is_regular_file(path))
     throw UserError(path, "does not exist", "a statistics file written by `ocm stats`");
+  if (files::extension(path) == ".npz")
+    return load_npz_statistics(path);
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!file.valid())
     throw UserError(path, "is not an HDF5 file", "a statistics file written by `ocm stats`");
   FeatureStatistics s;
   s.mean = read_dataset(file.get(), "mu", 1, path);
   s.covariance = read_dataset(file.get(), "sigma", 2, path);
-  const int64_t d = s.mean.size(0);
-  if (s.covariance.size(0) != d || s.covariance.size(1) != d)
-    throw UserError(
-        path,
-        "has mu of " + std::to_string(d) + " and sigma of shape " + c10::str(s.covariance.sizes()),
-        "sigma of shape [D, D] for mu of D");
-  if (!torch::isfinite(s.mean).all().item<bool>() ||
-      !torch::isfinite(s.covariance).all().item<bool>())
-    throw UserError(path, "holds non-finite values", "finite statistics");
+  check_statistics(s, path);
   read_attribute(file.get(), "count", &s.count);
   read_attribute(file.get(), "features", &s.features);
   read_attribute(file.get(), "source", &s.source);

@@ -10,7 +10,7 @@ packages=(
   build-essential cmake ninja-build pkg-config
   libtorch-dev libopenblas0-openmp
   libopenmpi-dev openmpi-bin
-  libhdf5-dev libyaml-cpp-dev libspdlog-dev libcli11-dev libstb-dev nlohmann-json3-dev
+  libhdf5-dev libyaml-cpp-dev libspdlog-dev libcli11-dev libminizip-dev libstb-dev nlohmann-json3-dev
   fonts-dejavu-core
   zlib1g-dev
   libgtest-dev

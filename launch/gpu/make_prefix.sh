@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs on a Debian bookworm build machine. Assembles, from Debian's own packages, the C++
 # dependencies that a GPU host with only a CUDA PyTorch install lacks (HDF5, yaml-cpp, spdlog,
-# fmt, CLI11, stb, GoogleTest, nlohmann-json, zlib), unpacked into deps/gpu-prefix
+# fmt, CLI11, stb, minizip, GoogleTest, nlohmann-json, zlib), unpacked into deps/gpu-prefix
 # (ignored by git), small enough to copy along with the source tree. launch/gpu/build_and_test.sh
 # uses it on the GPU host.
 set -euo pipefail
@@ -12,7 +12,7 @@ packages=(
   libhdf5-dev libhdf5-103-1 libsz2 libaec0
   libyaml-cpp-dev libyaml-cpp0.7
   libspdlog-dev libspdlog1.10 libfmt-dev libfmt9
-  libcli11-dev libstb-dev libstb0
+  libcli11-dev libstb-dev libstb0 libminizip-dev libminizip1
   libgtest-dev
   nlohmann-json3-dev zlib1g-dev zlib1g
   fonts-dejavu-core

@@ -15,6 +15,7 @@
 #include "common/files.h"
 #include "common/seeding.h"
 #include "data/dataset.h"
+#include "data/npz.h"
 #include "eval/statistics.h"
 #include "tests/support/datasets.h"
 #include "tests/support/process.h"
@@ -108,6 +109,27 @@ TEST_F(EvalCli, SampleWritesImagesAndAGridAndNeverOverwrites) {
   EXPECT_TRUE(files::is_regular_file(path("s.png")));
   out = ocm("sample " + run_dir() + " -n 3 --out " + path("s.h5"));
   EXPECT_EQ(out.exit_code, 2) << out.output;  // never overwrites
+}
+
+// .npz samples in the guided-diffusion evaluator's layout, the same on 1 and 2 ranks; an
+// extension ocm does not write is refused before any sampling.
+TEST_F(EvalCli, SampleWritesTheFormatItsExtensionNames) {
+  const std::string args = "sample " + run_dir() + " --cov ocm --steps 3 -n 10 --out ";
+  Outcome out = run_command(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " " + args +
+                            path("two.npz"));
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  out = ocm(args + path("one.npz"));
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  const auto two = data::read_npz(path("two.npz"));
+  const data::NpyArray& images = two.at("arr_0");
+  EXPECT_EQ(images.descr, "|u1");
+  EXPECT_EQ(images.shape.size(), 4u);
+  EXPECT_EQ(images.shape[0], 10);
+  EXPECT_EQ(images.bytes, data::read_npz(path("one.npz")).at("arr_0").bytes);
+  out = ocm(args + path("samples.npy"));
+  EXPECT_EQ(out.exit_code, 2) << out.output;
+  EXPECT_NE(out.output.find(".npz (numpy)"), std::string::npos) << out.output;
+  EXPECT_FALSE(files::exists(path("samples.npy")));
 }
 
 // Arguments of a command ("{root}" stands for TrainedRun's folder) that must exit 2 with
@@ -282,6 +304,28 @@ TEST_F(EvalCli, StatsWritesAFileEvalAcceptsAndNeverOverwrites) {
   EXPECT_EQ(s.mean.size(0), 6);
   out = ocm("stats " + path("data") + " --features " + path("features.pt") + " --out " + stats);
   EXPECT_EQ(out.exit_code, 2) << out.output;
+}
+
+// Reference statistics as EDM's fid.py keeps them, and each setting's samples beside the report.
+TEST_F(EvalCli, StatsAsNpzServeAsReferenceAndEvalSavesItsSamples) {
+  files::remove_tree(eval_dir());
+  Outcome out = ocm("stats " + path("data") + " --features " + path("features.pt") + " --out " +
+                    path("train-stats.npz"));
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  const auto arrays = data::read_npz(path("train-stats.npz"));
+  EXPECT_EQ(arrays.at("mu").descr, "<f8");
+  EXPECT_EQ(arrays.at("sigma").shape, (std::vector<int64_t>{6, 6}));
+  out = ocm("eval " + run_dir() + " --steps 2 --sampler ddpm --cov ocm --metric fd --features " +
+            path("features.pt") + " --ref " + path("train-stats.npz") +
+            " --num-samples 6 --batch 4 --save-samples");
+  ASSERT_EQ(out.exit_code, 0) << out.output;
+  const auto samples = data::read_npz(files::join(eval_dir(), "samples/ddpm-ocm-K2.npz"));
+  EXPECT_EQ(samples.at("arr_0").shape[0], 6);
+  EXPECT_NE(read_text(files::join(eval_dir(), "results.md")).find("train-stats.npz"),
+            std::string::npos);
+  out = ocm("eval " + run_dir() + " --steps 2 --metric nll --save-samples");
+  EXPECT_EQ(out.exit_code, 2) << out.output;
+  EXPECT_NE(out.output.find("--save-samples"), std::string::npos) << out.output;
 }
 
 TEST_F(EvalCli, StatsOfASplitTheDatasetLacksIsRefusedAndWritesNothing) {

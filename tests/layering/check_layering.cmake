@@ -59,6 +59,7 @@ ocm_outside(MPI::MPI_C "^mpi\\.h$" "<mpi.h>")
 ocm_outside(ocm::nccl "^nccl\\.h$" "<nccl.h>")
 ocm_outside(CLI11::CLI11 "^CLI/" "<CLI/...>")
 ocm_outside(ZLIB::ZLIB "^(zlib|zconf)\\.h$" "<zlib.h>")
+ocm_outside(ocm::minizip "^minizip/" "<minizip/...>")
 # TORCH: ocm_library's keyword; a plain add_executable/add_library lists `torch` instead.
 ocm_outside(TORCH "^(torch|ATen|c10)/" "<torch/...>, <ATen/...> or <c10/...>")
 
