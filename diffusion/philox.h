@@ -54,9 +54,8 @@ OCM_HOST_DEVICE inline Block block_of(const SampleKey& s, uint64_t block) {
 // Element e of a standard normal draw: Box-Muller in double on the pair e / 2, whose two 32-bit
 // uniforms are words 2(p mod 2) and 2(p mod 2) + 1 of block p / 2. u1 lies in (0, 1], so the
 // logarithm is finite and |z| stays below sqrt(2 ln 2^32) = 6.66.
-OCM_HOST_DEVICE inline double normal_at(const SampleKey& s, uint64_t e) {
+OCM_HOST_DEVICE inline double normal_from(const Block& b, uint64_t e) {
   const uint64_t pair = e >> 1;
-  const Block b = block_of(s, pair >> 1);
   const uint32_t first = b.word[2 * (pair & 1)];
   const uint32_t second = b.word[2 * (pair & 1) + 1];
   const double u1 = (static_cast<double>(first) + 1.0) * 0x1.0p-32;
@@ -67,15 +66,13 @@ OCM_HOST_DEVICE inline double normal_at(const SampleKey& s, uint64_t e) {
 }
 
 // Element e of a +-1 draw: bit e mod 32 of word (e / 32) mod 4 of block e / 128.
-OCM_HOST_DEVICE inline double rademacher_at(const SampleKey& s, uint64_t e) {
-  const Block b = block_of(s, e >> 7);
+OCM_HOST_DEVICE inline double rademacher_from(const Block& b, uint64_t e) {
   return ((b.word[(e >> 5) & 3] >> (e & 31)) & 1u) != 0 ? 1.0 : -1.0;
 }
 
 // Element e of a uniform draw in [0, 1) with 53 random bits: words 2(e mod 2), 2(e mod 2) + 1
 // of block e / 2.
-OCM_HOST_DEVICE inline double uniform_at(const SampleKey& s, uint64_t e) {
-  const Block b = block_of(s, e >> 1);
+OCM_HOST_DEVICE inline double uniform_from(const Block& b, uint64_t e) {
   const uint64_t bits =
       (static_cast<uint64_t>(b.word[2 * (e & 1)]) << 32) | b.word[2 * (e & 1) + 1];
   return static_cast<double>(bits >> 11) * 0x1.0p-53;
@@ -95,15 +92,22 @@ OCM_HOST_DEVICE inline uint64_t below(const SampleKey& s, uint64_t range) {
 
 enum class Transform { kNormal, kRademacher, kUniform };
 
-// Element e of a draw of `transform`: what both the CUDA kernel and the CPU loop store.
-OCM_HOST_DEVICE inline double value_at(Transform transform, const SampleKey& s, uint64_t e) {
+// How many elements of a draw share one block: a kernel computes the block per element, a CPU
+// loop once per run of elements.
+OCM_HOST_DEVICE inline int elements_per_block(Transform transform) {
+  return transform == Transform::kNormal ? 4 : transform == Transform::kRademacher ? 128 : 2;
+}
+
+// Element e of a draw of `transform`, from its block (block_of(s, e / elements_per_block)):
+// what both the CUDA kernel and the CPU loop store.
+OCM_HOST_DEVICE inline double value_from(Transform transform, const Block& b, uint64_t e) {
   switch (transform) {
     case Transform::kNormal:
-      return normal_at(s, e);
+      return normal_from(b, e);
     case Transform::kRademacher:
-      return rademacher_at(s, e);
+      return rademacher_from(b, e);
     default:
-      return uniform_at(s, e);
+      return uniform_from(b, e);
   }
 }
 

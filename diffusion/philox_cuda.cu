@@ -26,7 +26,8 @@ __global__ void fill_kernel(Transform transform, DeviceSamples samples, int64_t 
        flat += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const SampleKey key = key_of(samples, flat / per_sample);
     const auto e = static_cast<uint64_t>(flat % per_sample);
-    out[flat] = static_cast<T>(value_at(transform, key, e));
+    const Block block = block_of(key, e / elements_per_block(transform));
+    out[flat] = static_cast<T>(value_from(transform, block, e));
   }
 }
 

@@ -1,5 +1,6 @@
 #include "diffusion/random.h"
 
+#include <algorithm>
 #include <cmath>
 #include <stdexcept>
 
@@ -72,8 +73,12 @@ void fill_on_host(philox::Transform transform, const PhiloxDraw& draw,
     for (int64_t i = begin; i < end; ++i) {
       const philox::SampleKey key{draw.key0, draw.key1, static_cast<uint64_t>(indices[i]),
                                   draw.extra};
-      for (int64_t e = 0; e < per_sample; ++e)
-        out[i * per_sample + e] = static_cast<T>(value_at(transform, key, e));
+      const int64_t run = philox::elements_per_block(transform);
+      for (int64_t first = 0; first < per_sample; first += run) {
+        const philox::Block block = block_of(key, static_cast<uint64_t>(first / run));
+        for (int64_t e = first; e < std::min(first + run, per_sample); ++e)
+          out[i * per_sample + e] = static_cast<T>(value_from(transform, block, e));
+      }
     }
   });
 }
