@@ -95,7 +95,8 @@ void run_train_bench(const TrainBenchOptions& options, std::ostream& out) {
                                          ? std::vector<int64_t>{element[2], element[0], element[1]}
                                          : element;
   const int64_t parameters = diffusion::count_parameters(*diffusion::make_network(config, shape));
-  const double forward_flops = forward_flops_per_sample(config, shape);
+  // Only rank 0 prints, so only it counts.
+  const double forward_flops = topology.rank == 0 ? forward_flops_per_sample(config, shape) : 0;
   const torch::Device device = trainer::training_device(config, topology);
   if (device.is_cuda()) {
     const auto nccl = dist::make_communicator(device, config.dist.timeout_s);

@@ -66,13 +66,16 @@ PhiloxDraw philox_draw(RandomPurpose purpose, uint64_t seed, uint64_t draw, uint
           static_cast<uint32_t>(extra)};
 }
 
+philox::SampleKey key_of(const PhiloxDraw& draw, int64_t index) {
+  return {draw.key0, draw.key1, static_cast<uint64_t>(index), draw.extra};
+}
+
 template <class T>
 void fill_on_host(philox::Transform transform, const PhiloxDraw& draw,
                   const std::vector<int64_t>& indices, int64_t per_sample, T* out) {
   at::parallel_for(0, static_cast<int64_t>(indices.size()), 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const philox::SampleKey key{draw.key0, draw.key1, static_cast<uint64_t>(indices[i]),
-                                  draw.extra};
+      const philox::SampleKey key = key_of(draw, indices[i]);
       const int64_t run = philox::elements_per_block(transform);
       for (int64_t first = 0; first < per_sample; first += run) {
         const philox::Block block = block_of(key, static_cast<uint64_t>(first / run));
@@ -213,11 +216,8 @@ torch::Tensor SampleRandom::integers(int64_t low, int64_t high, const torch::Dev
   int64_t* data = out.data_ptr<int64_t>();
   if (generator_ == Generator::kPhilox) {
     const PhiloxDraw draw = philox_draw(purpose_, seed_, draws_++, extra_);
-    for (int64_t i = 0; i < batch_size(); ++i) {
-      const philox::SampleKey key{draw.key0, draw.key1, static_cast<uint64_t>(indices_[i]),
-                                  draw.extra};
-      data[i] = low + static_cast<int64_t>(philox::below(key, range));
-    }
+    for (int64_t i = 0; i < batch_size(); ++i)
+      data[i] = low + static_cast<int64_t>(philox::below(key_of(draw, indices_[i]), range));
   } else {
     for (size_t i = 0; i < streams_.size(); ++i)
       data[i] = low + static_cast<int64_t>(streams_[i].below(range));
