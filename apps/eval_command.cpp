@@ -32,8 +32,9 @@ CommandRunner configure(CLI::App& command) {
       ->delimiter(',');
   command
       .add_option("--metric", r.metrics,
-                  "fid (Inception features), fd (any feature network), nll (bits/dim); for data "
-                  "of a known mixture, mmd and h-error (the head against the exact h*)")
+                  "fid (Inception features), fd (any feature network), is (Inception Score), pr "
+                  "(precision and recall, k = 3), nll (bits/dim); for data of a known mixture, "
+                  "mmd and h-error (the head against the exact h*)")
       ->delimiter(',');
   command.add_option("--baseline", r.baseline,
                      "The covariance results.md gives every other's difference to, paired by seed "
@@ -48,8 +49,10 @@ CommandRunner configure(CLI::App& command) {
       "(default 1; the OCM paper's DDPM runs on CIFAR10 LS and CelebA used 2; 0: off)");
   command.add_option("--trajectory", r.trajectory, "linear or quadratic")
       ->check(CLI::IsMember({"linear", "quadratic"}));
-  command.add_option("--num-samples", r.num_samples,
-                     "Samples per setting for fid/fd (default 50000, as the field compares)");
+  command.add_option(
+      "--num-samples", r.num_samples,
+      "Samples per setting for fid/fd/is/pr (default 50000, as the field compares); pr "
+      "also takes this many training elements, or all there are");
   command.add_option("--features", r.features,
                      "Feature network: inception-2015-12-05.pt (TorchScript) or a classifier "
                      "directory of `ocm classifier train`");
@@ -57,10 +60,13 @@ CommandRunner configure(CLI::App& command) {
                      "Reference statistics: an HDF5 file of `ocm stats`, or an .npz with mu and "
                      "sigma (EDM's fid.py, pytorch-fid, a guided-diffusion reference batch); "
                      "default: computed from the run's training split");
+  command.add_option("--is-splits", r.is_splits,
+                     "Splits of each setting's samples for is (default 10, as published)");
   command.add_option("--nll-samples", r.nll_samples, "Test elements for nll (default: all)");
-  command.add_flag("--save-samples", r.save_samples,
-                   "Write each fid/fd setting's samples to eval/samples/<setting>[-seedS].npz "
-                   "(arr_0 uint8 [N, H, W, C], the guided-diffusion evaluator's layout)");
+  command.add_flag(
+      "--save-samples", r.save_samples,
+      "Write each fid/fd/is/pr setting's samples to eval/samples/<setting>[-seedS].npz "
+      "(arr_0 uint8 [N, H, W, C], the guided-diffusion evaluator's layout)");
   command.add_flag("--nll-unclipped", r.nll_unclipped,
                    "Images: leave x0_hat unclipped in the bound (ocm 0.2's numbers); by default "
                    "it is clipped to [-1, 1] as the published likelihood code does");
@@ -70,9 +76,10 @@ CommandRunner configure(CLI::App& command) {
                   "Training elements behind each Analytic-DPM Gamma table (default 2048)")
       ->check(CLI::PositiveNumber);
   command
-      .add_option("--seed,--seeds", r.seeds,
-                  "Seeds of the samples, e.g. 0,1,2: fid/fd/mmd once per seed, reported as mean "
-                  "and spread; nll and h-error use the first")
+      .add_option(
+          "--seed,--seeds", r.seeds,
+          "Seeds of the samples, e.g. 0,1,2: fid/fd/is/pr/mmd once per seed, reported as mean "
+          "and spread; nll and h-error use the first")
       ->delimiter(',');
   add_timeout_option(command, o->timeout, "the run's dist.timeout_s");
   return [o]() {

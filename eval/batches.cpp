@@ -45,4 +45,18 @@ torch::Tensor gather_shares(const torch::Tensor& mine) {
   return torch::from_blob(all.data(), shape, data.options()).clone();
 }
 
+torch::Tensor all_shares(const torch::Tensor& mine, int64_t total,
+                         dist::Communicator& communicator) {
+  const int64_t begin = total * communicator.rank() / communicator.world_size();
+  const int64_t end = total * (communicator.rank() + 1) / communicator.world_size();
+  if (mine.dim() < 1 || mine.size(0) != end - begin)
+    throw std::logic_error("all_shares: this rank's block is not its share of the rows");
+  std::vector<int64_t> shape = mine.sizes().vec();
+  shape[0] = total;
+  torch::Tensor all = torch::zeros(shape, torch::kFloat64);
+  all.narrow(0, begin, mine.size(0)).copy_(mine);
+  communicator.sum_async(all)->wait();
+  return all;
+}
+
 }  // namespace ocm::eval

@@ -1,7 +1,6 @@
 #include "eval/evaluate.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -11,36 +10,17 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
-#include "checkpoints/layout.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/files.h"
-#include "data/dataset.h"
 #include "diffusion/likelihood.h"
 #include "eval/batches.h"
 #include "eval/exact_metrics.h"
-#include "eval/features.h"
-#include "eval/image_files.h"
+#include "eval/features_pass.h"
 #include "eval/mixture_truth.h"
-#include "eval/statistics.h"
 
 namespace ocm::eval {
 namespace {
-
-std::string eta_text(double seconds) {
-  char text[32];
-  std::snprintf(text, sizeof text, "%dm%02ds", static_cast<int>(seconds) / 60,
-                static_cast<int>(seconds) % 60);
-  return text;
-}
-
-bool wants(const EvalRequest& r, const std::string& metric) {
-  return std::find(r.metrics.begin(), r.metrics.end(), metric) != r.metrics.end();
-}
-
-bool wants_frechet(const EvalRequest& r) {
-  return wants(r, "fid") || wants(r, "fd");
-}
 
 // The setting of one (sampler, covariance, K), or nothing (with a warning) when it cannot exist.
 std::optional<SamplingSetting> setting_of(const EvalRequest& request, const std::string& sampler,
@@ -66,10 +46,11 @@ std::optional<SamplingSetting> setting_of(const EvalRequest& request, const std:
 }
 
 std::vector<SamplingSetting> settings_of(const EvalRequest& request, const TrainedModel& model) {
+  const std::set<std::string> known = {"fid", "fd", "is", "pr", "nll", "mmd", "h-error"};
   for (const auto& metric : request.metrics) {
-    if (metric != "fid" && metric != "fd" && metric != "nll" && metric != "mmd" &&
-        metric != "h-error")
-      throw UserError("--metric " + metric, "is not a metric", "fid, fd, nll, mmd or h-error");
+    if (!known.count(metric))
+      throw UserError("--metric " + metric, "is not a metric",
+                      "fid, fd, is, pr, nll, mmd or h-error");
   }
   std::vector<SamplingSetting> out;
   for (const auto& sampler : request.samplers) {
@@ -90,76 +71,45 @@ std::vector<SamplingSetting> settings_of(const EvalRequest& request, const Train
 }
 
 void check_request(const EvalRequest& request, const TrainedModel& model, int world) {
-  const bool frechet = wants_frechet(request);
-  if (frechet && request.features.empty())
-    throw UserError("--features", "is missing", "a feature network for --metric fid/fd",
+  const bool features = request.wants_features();
+  if (features && request.features.empty())
+    throw UserError("--features", "is missing", "a feature network for --metric fid/fd/is/pr",
                     "Pass inception-2015-12-05.pt or a classifier of `ocm classifier train` "
                     "(docs/evaluation.md).");
-  if (frechet && request.num_samples < 2)
+  if (features && request.num_samples < 2)
     throw UserError("--num-samples " + std::to_string(request.num_samples), "is too small",
                     "at least 2 samples per setting for a covariance");
-  if (frechet && !model.images)
-    throw UserError("--metric fd", "needs image data", "nll for vector data");
-  if ((wants(request, "mmd") || wants(request, "h-error")) && !model.truth)
+  if (features && !model.images)
+    throw UserError("--metric fd/fid/is/pr", "needs image data", "nll for vector data");
+  if (request.wants("is") && (request.is_splits < 1 || request.is_splits > request.num_samples))
+    throw UserError("--is-splits " + std::to_string(request.is_splits), "is out of range",
+                    "between 1 and --num-samples (" + std::to_string(request.num_samples) + ")");
+  if (request.wants("pr") && request.num_samples <= kPrecisionRecallNeighbours)
+    throw UserError("--num-samples " + std::to_string(request.num_samples),
+                    "is too small for precision and recall",
+                    "more than k = " + std::to_string(kPrecisionRecallNeighbours) + " samples");
+  if ((request.wants("mmd") || request.wants("h-error")) && !model.truth)
     throw UserError("--metric mmd/h-error", "needs the true distribution of the data",
                     "a run on a dataset drawn from a known mixture (`ocm data prepare mixture`)");
-  if (wants(request, "h-error") && !model.head)
+  if (request.wants("h-error") && !model.head)
     throw UserError("--metric h-error", model.checkpoint_path + " has no OCM head",
                     "a checkpoint of the OCM phase");
-  if (wants(request, "mmd") && request.num_samples < 2)
+  if (request.wants("mmd") && request.num_samples < 2)
     throw UserError("--num-samples " + std::to_string(request.num_samples), "is too small",
                     "at least 2 samples per setting for mmd");
-  if (request.save_samples && !frechet)
+  if (request.save_samples && !features)
     throw UserError("--save-samples",
-                    "keeps the samples of fid/fd settings, and --metric asks for "
-                    "neither",
-                    "--metric fid or fd beside it");
+                    "keeps the samples the feature network sees, and --metric asks for no "
+                    "metric of it",
+                    "--metric fid, fd, is or pr beside it");
   if (request.seeds.empty())
     throw UserError("--seed", "lists no seed", "one seed or more, e.g. --seed 0,1,2");
   if (request.batch < 1)
     throw UserError("--batch", "is " + std::to_string(request.batch), "at least 1");
-  if (frechet && request.num_samples < world)
+  if (features && request.num_samples < world)
     throw UserError("--num-samples " + std::to_string(request.num_samples),
                     "is fewer than the " + std::to_string(world) + " ranks",
                     "at least one sample per rank");
-}
-
-// The feature network and the statistics generated samples are compared with.
-struct Reference {
-  std::unique_ptr<FeatureNetwork> network;
-  FeatureStatistics statistics;
-  std::string metric;  // fid or fd
-};
-
-Reference load_reference(const EvalRequest& request, const TrainedModel& model,
-                         dist::Communicator& communicator) {
-  Reference r;
-  r.network = load_feature_network(
-      request.features, checkpoints::element_shape_of({model.sample_shape, model.images}),
-      model.device);
-  r.metric = r.network->metric();
-  if (wants(request, "fid") && r.metric != "fid") {
-    throw UserError("--metric fid", "needs Inception features (2048-d, TorchScript)",
-                    "--metric fd with " + r.network->description(),
-                    "FID is only FID with the Inception network.");
-  }
-  if (!request.reference.empty()) {
-    r.statistics = load_statistics(request.reference);
-    if (r.statistics.mean.size(0) != r.network->dim())
-      throw UserError(
-          request.reference, "holds " + std::to_string(r.statistics.mean.size(0)) + "-d statistics",
-          std::to_string(r.network->dim()) + "-d ones like " + r.network->description() + " makes");
-    return r;
-  }
-  const data::Dataset dataset(model.config.data.path);
-  const std::string& split = model.config.data.split;
-  const int64_t count = dataset.size(split);
-  spdlog::info("reference statistics: {} elements of {} ({})", count, model.config.data.path,
-               split);
-  r.statistics = statistics_of(
-      dataset_feature_sums(dataset, split, count, *r.network, communicator, request.batch),
-      r.network->description(), model.config.data.path + " " + split);
-  return r;
 }
 
 // One analytic table per trajectory and K, estimated on first use.
@@ -182,63 +132,6 @@ class AnalyticTables {
   int64_t samples_;
   std::map<std::string, diffusion::AnalyticTable> tables_;
 };
-
-// Where one setting's grid, and with --save-samples its samples, go.
-struct SampleFiles {
-  std::string grid;
-  std::string samples;  // "" unless --save-samples
-};
-
-// The Frechet distance of one setting's samples to the reference; rank 0 writes its files.
-EvalResult frechet_result(TrainedModel& model, const SamplingSetting& setting,
-                          AnalyticTables& tables, const Reference& reference,
-                          const EvalRequest& request, uint64_t seed,
-                          dist::Communicator& communicator, const SampleFiles& outputs) {
-  const auto start = Clock::now();
-  const diffusion::AnalyticTable* table = tables.of(setting);
-  const std::vector<int64_t> mine =
-      share_of(request.num_samples, communicator.rank(), communicator.world_size());
-  FeatureSums sums(reference.network->dim());
-  torch::Tensor grid;
-  std::vector<torch::Tensor> kept;
-  generate_batches(
-      model, setting, table, mine, request.batch, seed,
-      [&](const torch::Tensor& images, int64_t done) {
-        sums.add(reference.network->features(images));
-        if (!outputs.samples.empty())
-          kept.push_back(images.cpu());
-        if (!grid.defined())
-          grid = images.narrow(0, 0, std::min<int64_t>(images.size(0), request.grid));
-        if (communicator.rank() == 0) {
-          const double fraction = static_cast<double>(done) / static_cast<double>(mine.size());
-          spdlog::info("{}: {}/{} samples on rank 0, ETA {}", setting.name(), done, mine.size(),
-                       eta_text(seconds_since(start) * (1 - fraction) / fraction));
-        }
-      });
-  sums.reduce(communicator);
-  if (communicator.rank() == 0 && grid.defined())
-    write_grid(outputs.grid, grid);
-  if (!outputs.samples.empty()) {
-    const torch::Tensor all = gather_shares(torch::cat(kept));
-    if (communicator.rank() == 0)
-      write_samples(outputs.samples, all);
-  }
-  const FeatureStatistics generated =
-      statistics_of(sums, reference.network->description(), setting.name());
-  return {setting.name(),
-          setting.sampler,
-          setting.cov,
-          setting.steps,
-          reference.metric,
-          frechet_distance(reference.statistics, generated),
-          std::nullopt,  // one seed: the spread is over --seed's seeds (report.h)
-          sums.count(),
-          seconds_since(start),
-          reference.network->description() + " vs " + reference.statistics.source,
-          setting.eta,
-          setting.cov_scale,
-          seed};
-}
 
 // Bits/dim of the K-step bound with the setting's covariance; reported under ddpm, since the
 // bound does not depend on the sampler.
@@ -305,12 +198,20 @@ BpdResult mean_bpd(diffusion::DenoisingModel& model, diffusion::CovarianceEstima
   return {mean, std::sqrt(variance * n / std::max(1.0, n - 1) / n), count};
 }
 
+bool EvalRequest::wants(const std::string& metric) const {
+  return std::find(metrics.begin(), metrics.end(), metric) != metrics.end();
+}
+
+bool EvalRequest::wants_features() const {
+  return wants("fid") || wants("fd") || wants("is") || wants("pr");
+}
+
 std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request,
                                  dist::Communicator& communicator) {
   const std::vector<SamplingSetting> settings = settings_of(request, model);
   check_request(request, model, communicator.world_size());
   Reference reference;
-  if (wants_frechet(request))
+  if (request.wants_features())
     reference = load_reference(request, model, communicator);
   // Every input has been checked: from here on the run directory is written to.
   const std::string dir = prepare_eval_directory(model, request.save_samples, communicator);
@@ -327,33 +228,35 @@ std::vector<EvalResult> evaluate(TrainedModel& model, const EvalRequest& request
   };
   AnalyticTables tables(model, communicator, request.analytic_samples);
   // One kernel for every setting and seed (Note [block MMD]).
-  const double bandwidth = wants(request, "mmd") ? mmd_bandwidth(*model.truth) : 0.0;
+  const double bandwidth = request.wants("mmd") ? mmd_bandwidth(*model.truth) : 0.0;
   for (const uint64_t seed : request.seeds) {
     // Another seed's grids and samples sit beside seed 0's rather than replacing them.
     const std::string seed_suffix = seed == 0 ? "" : "-seed" + std::to_string(seed);
-    for (const auto& s : wants_frechet(request) ? settings : std::vector<SamplingSetting>{}) {
+    for (const auto& s : request.wants_features() ? settings : std::vector<SamplingSetting>{}) {
       const std::string stem = s.name() + seed_suffix;
       const SampleFiles outputs{
           files::join(dir, "grids/" + stem + ".png"),
           request.save_samples ? files::join(dir, "samples/" + stem + ".npz") : ""};
-      record(frechet_result(model, s, tables, reference, request, seed, communicator, outputs));
+      for (const EvalResult& r : features_pass_results(model, s, tables.of(s), reference, request,
+                                                       seed, communicator, outputs))
+        record(r);
     }
-    for (const auto& s : wants(request, "mmd") ? settings : std::vector<SamplingSetting>{})
+    for (const auto& s : request.wants("mmd") ? settings : std::vector<SamplingSetting>{})
       record(mmd_result(model, s, tables.of(s), request.num_samples, request.batch, seed, bandwidth,
                         communicator));
   }
-  if (wants(request, "nll") || wants(request, "h-error")) {
+  if (request.wants("nll") || request.wants("h-error")) {
     std::set<std::string> done;  // these depend on the covariance and K, not the sampler
     std::optional<HeldOutElements> held_out;
     for (const auto& s : settings) {
       if (!done.insert(s.cov + std::to_string(s.steps)).second)
         continue;
-      if (wants(request, "nll") && s.cov != "ocm-mc") {
+      if (request.wants("nll") && s.cov != "ocm-mc") {
         if (!held_out)
           held_out = held_out_elements(model);
         record(nll_result(model, s, tables, *held_out, request, communicator));
       }
-      if (wants(request, "h-error") && s.cov == "ocm")
+      if (request.wants("h-error") && s.cov == "ocm")
         record(h_error_result(model, s, request.num_samples, request.seeds.front(), communicator));
     }
   }

@@ -46,46 +46,76 @@ class TorchScriptFeatures : public FeatureNetwork {
     module_.eval();
     const auto& schema = module_.get_method("forward").function().getSchema();
     for (const auto& argument : schema.arguments())
-      returns_features_flag_ |= argument.name() == "return_features";
+      schema_arguments_.push_back(argument.name());
   }
 
   torch::Tensor features(const torch::Tensor& images) override {
+    const torch::Tensor f = matrix_of(images, {{"return_features", true}}, "features");
+    dim_ = f.size(1);
+    return f;
+  }
+  int64_t dim() const override { return dim_; }
+  std::string description() const override { return description_; }
+  std::string metric() const override { return dim_ == 2048 ? "fid" : "fd"; }
+  bool classifies() const override { return forward_has("return_features"); }
+
+  torch::Tensor class_probabilities(const torch::Tensor& images) override {
+    if (!classifies())
+      throw UserError(path_, "has no classifier output (its forward takes no return_features)",
+                      "a network like inception-2015-12-05.pt for the Inception Score");
+    torch::jit::Kwargs options;
+    if (forward_has("no_output_bias"))
+      options.emplace("no_output_bias", true);
+    const torch::Tensor out = matrix_of(images, options, "class probabilities");
+    const bool probabilities =
+        out.min().item<double>() >= 0 && (out.sum(1) - 1).abs().max().item<double>() <= 1e-3;
+    return probabilities ? out : torch::softmax(out, 1);
+  }
+
+ private:
+  bool forward_has(const std::string& name) const {
+    for (const auto& argument : schema_arguments_)
+      if (argument == name)
+        return true;
+    return false;
+  }
+
+  // The forward's [N, M] output for uint8 images [N, H, W, C], float64 on the CPU; `options`
+  // go to the forward where it takes them.
+  torch::Tensor matrix_of(const torch::Tensor& images, const torch::jit::Kwargs& options,
+                          const std::string& what) {
     torch::NoGradGuard no_grad;
     torch::Tensor x = images.permute({0, 3, 1, 2}).contiguous().to(device_);
     if (x.size(1) == 1)
       x = x.expand({-1, 3, -1, -1}).contiguous();  // grey images as RGB
+    torch::jit::Kwargs accepted;
+    for (const auto& [name, value] : options)
+      if (forward_has(name))
+        accepted.emplace(name, value);
     torch::jit::IValue out;
     try {
-      if (returns_features_flag_)
-        out = module_.forward({x}, {{"return_features", true}});
-      else
-        out = module_.forward({x});
+      out = module_.forward({x}, accepted);
     } catch (const std::exception& e) {
       throw UserError(path_, "failed on uint8 images of shape " + c10::str(x.sizes()),
-                      "a network that maps uint8 [N, 3, H, W] images to [N, D] features");
+                      "a network that maps uint8 [N, 3, H, W] images to [N, D] " + what);
     }
     if (!out.isTensor())
-      throw UserError(path_, "returned something other than a tensor", "[N, D] features");
+      throw UserError(path_, "returned something other than a tensor", "[N, D] " + what);
     const torch::Tensor f = out.toTensor();
     if (f.dim() != 2 || f.size(0) != images.size(0) || !f.is_floating_point())
       throw UserError(path_,
                       "returned a " + std::string(c10::toString(f.scalar_type())) +
                           " tensor of shape " + c10::str(f.sizes()) + " for " +
                           std::to_string(images.size(0)) + " images",
-                      "floating-point features of shape [N, D]");
-    dim_ = f.size(1);
+                      "floating-point " + what + " of shape [N, D]");
     return f.to(torch::kFloat64).cpu();
   }
-  int64_t dim() const override { return dim_; }
-  std::string description() const override { return description_; }
-  std::string metric() const override { return dim_ == 2048 ? "fid" : "fd"; }
 
- private:
   std::string path_;
   std::string description_;
   torch::Device device_;
   torch::jit::Module module_;
-  bool returns_features_flag_ = false;
+  std::vector<std::string> schema_arguments_;  // the forward's argument names
   int64_t dim_ = 0;
 };
 
@@ -128,6 +158,12 @@ class ClassifierFeatures : public FeatureNetwork {
   int64_t dim() const override { return 128; }
   std::string description() const override { return "ocm classifier " + description_; }
   std::string metric() const override { return "fd"; }
+  bool classifies() const override { return true; }
+  torch::Tensor class_probabilities(const torch::Tensor& images) override {
+    torch::NoGradGuard no_grad;
+    const torch::Tensor logits = net_->forward(data::images_to_float(images).to(device_));
+    return torch::softmax(logits.to(torch::kFloat64), 1).cpu();
+  }
 
  private:
   diffusion::Classifier net_;
@@ -170,6 +206,16 @@ FeatureSums dataset_feature_sums(const data::Dataset& dataset, const std::string
     sums.add(network.features(data::read_elements(dataset, split, chunk)));
   sums.reduce(communicator);
   return sums;
+}
+
+torch::Tensor dataset_features(const data::Dataset& dataset, const std::string& split,
+                               int64_t count, FeatureNetwork& network,
+                               dist::Communicator& communicator, int64_t batch) {
+  std::vector<torch::Tensor> parts;
+  const std::vector<int64_t> mine = share_of(count, communicator.rank(), communicator.world_size());
+  for (const auto& chunk : batches_of(mine, batch))
+    parts.push_back(network.features(data::read_elements(dataset, split, chunk)));
+  return all_shares(torch::cat(parts), count, communicator);
 }
 
 }  // namespace ocm::eval

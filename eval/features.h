@@ -31,7 +31,21 @@ class FeatureNetwork {
   virtual std::string description() const = 0;
   // fid for Inception-like TorchScript features, fd otherwise.
   virtual std::string metric() const = 0;
+  // Whether the network also classifies (Note [class probabilities]).
+  virtual bool classifies() const = 0;
+  // uint8 images [N, H, W, C] -> float64 class probabilities [N, classes] on the CPU; throws
+  // UserError naming the network when it does not classify.
+  virtual torch::Tensor class_probabilities(const torch::Tensor& images) = 0;
 };
+
+// Note [class probabilities]
+// The Inception Score needs p(y|x). The Inception export's forward takes `return_features`:
+// with it, pool features; without it, class probabilities, and StyleGAN3's inception_score.py
+// passes `no_output_bias=True` to match the original TensorFlow score, so we pass it too where
+// the forward has that argument. A TorchScript network classifies when its forward has
+// `return_features`; its output without the flag is taken as probabilities when every row is
+// non-negative and sums to 1 (within 1e-3), and as logits (softmax in float64) otherwise. A
+// classifier of `ocm classifier train` classifies: softmax of its logits.
 
 // A TorchScript file (.pt) or a classifier of `ocm classifier train` (its directory or a
 // checkpoint). Runs the network once on a probe batch of the given image shape [H, W, C] and
@@ -46,5 +60,12 @@ std::unique_ptr<FeatureNetwork> load_feature_network(const std::string& path,
 FeatureSums dataset_feature_sums(const data::Dataset& dataset, const std::string& split,
                                  int64_t count, FeatureNetwork& network,
                                  dist::Communicator& communicator, int64_t batch);
+
+// The features [count, D] (float64) of the first `count` elements of an image dataset's `split`,
+// in index order on every rank; each rank extracts its share. The real side of precision and
+// recall.
+torch::Tensor dataset_features(const data::Dataset& dataset, const std::string& split,
+                               int64_t count, FeatureNetwork& network,
+                               dist::Communicator& communicator, int64_t batch);
 
 }  // namespace ocm::eval

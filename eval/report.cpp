@@ -161,6 +161,11 @@ Estimate difference(const Cell& a, const Cell& b) {
   return d;
 }
 
+// The Inception Score, precision and recall grow with quality; every other metric shrinks.
+bool higher_is_better(const std::string& metric) {
+  return metric == "is" || metric == "precision" || metric == "recall";
+}
+
 bool beyond_uncertainty(const Estimate& d) {
   return d.error && std::abs(d.value) > 2 * *d.error;
 }
@@ -299,6 +304,10 @@ std::string metric_title(const std::string& metric) {
     return "MMD^2 against the true distribution";
   if (metric == "h-error")
     return "h-error: the OCM head against the exact h*";
+  if (metric == "is")
+    return "Inception Score";
+  if (metric == "precision" || metric == "recall")
+    return metric + " (k = 3 nearest neighbours)";
   return metric;
 }
 
@@ -313,6 +322,7 @@ void write_section(std::ostream& md, const std::string& metric, const MetricTabl
      << (metric == "nll"       ? "over the n test images"
          : metric == "mmd"     ? "over blocks of 250 samples (Note [block MMD])"
          : metric == "h-error" ? "over blocks of 250 points"
+         : metric == "is"      ? "of the mean over the splits (Note [Inception Score])"
                                : "not measured (one seed; pass --seed 0,1,2 for a spread)")
      << ". The plot's bars are the same.\n";
   if (metric != "h-error")
@@ -323,8 +333,8 @@ void write_section(std::ostream& md, const std::string& metric, const MetricTabl
   md << "\n![" << metric << " against K](" << metric << ".png)\n\n";
 }
 
-// For each metric, sampler and K: the best covariance (lowest value), its margin over the
-// runner-up and whether that margin is beyond its uncertainty.
+// For each metric, sampler and K: the best covariance (lowest value, or highest where higher is
+// better), its margin over the runner-up and whether that margin is beyond its uncertainty.
 std::string summary_of(const std::map<std::string, MetricTable>& tables) {
   std::ostringstream out;
   for (const auto& [metric, table] : tables) {
@@ -345,15 +355,19 @@ std::string summary_of(const std::map<std::string, MetricTable>& tables) {
         cov_of[&cell] = std::get<1>(row);
       }
     }
+    const bool higher = higher_is_better(metric);
     for (auto& [group, entries] : groups) {
-      std::sort(entries.begin(), entries.end(),
-                [](const auto& a, const auto& b) { return a.first.value < b.first.value; });
+      std::sort(entries.begin(), entries.end(), [higher](const auto& a, const auto& b) {
+        return higher ? a.first.value > b.first.value : a.first.value < b.first.value;
+      });
       const auto& [best, best_cell] = entries.front();
       out << "- " << metric << ", " << group.first << ", K=" << group.second << ": "
           << cov_of[best_cell] << " is best (" << estimate_text(best) << ")";
       if (entries.size() > 1) {
-        const Estimate margin = difference(*entries[1].second, *best_cell);
-        out << ", " << estimate_text(margin) << " below " << cov_of[entries[1].second] << ": "
+        const Estimate margin = higher ? difference(*best_cell, *entries[1].second)
+                                       : difference(*entries[1].second, *best_cell);
+        out << ", " << estimate_text(margin) << (higher ? " above " : " below ")
+            << cov_of[entries[1].second] << ": "
             << (beyond_uncertainty(margin) ? "beyond its uncertainty"
                 : margin.error             ? "within its uncertainty"
                                            : "no uncertainty measured");
@@ -377,8 +391,8 @@ void write_reports(const std::string& dir, const TrainedModel& model,
   for (const auto& metric : metrics)
     tables[metric] = table_of(metric, results);
   const std::string summary = summary_of(tables);
-  md << "## Summary\n\nLower is better for every metric; the margin is to the runner-up "
-     << "(Note [seeds and paired differences]).\n\n"
+  md << "## Summary\n\nHigher is better for is, precision and recall, lower for every other "
+     << "metric; the margin is to the runner-up (Note [seeds and paired differences]).\n\n"
      << summary << "\n";
   for (const auto& [metric, table] : tables)
     write_section(md, metric, table, baseline);

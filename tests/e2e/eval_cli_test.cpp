@@ -3,14 +3,17 @@
 #include <sys/wait.h>
 
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
 #include <torch/script.h>
 #include <torch/torch.h>
+#include <nlohmann/json.hpp>
 
 #include "common/files.h"
 #include "common/seeding.h"
@@ -70,6 +73,12 @@ def forward(self, x):
     return x.float().sum()
 )");
     scalar.save(path("scalar.pt"));
+    torch::jit::Module plain("Plain");  // features, and no classifier output
+    plain.define(R"(
+def forward(self, x):
+    return x.float().mean(dim=[2, 3])
+)");
+    plain.save(path("plain.pt"));
   }
   void TearDown() override { root_.reset(); }
 
@@ -115,8 +124,8 @@ TEST_F(EvalCli, SampleWritesImagesAndAGridAndNeverOverwrites) {
 // extension ocm does not write is refused before any sampling.
 TEST_F(EvalCli, SampleWritesTheFormatItsExtensionNames) {
   const std::string args = "sample " + run_dir() + " --cov ocm --steps 3 -n 10 --out ";
-  Outcome out = run_command(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " " + args +
-                            path("two.npz"));
+  Outcome out =
+      run_command(std::string(OCM_MPIEXEC) + " -np 2 " + OCM_BINARY + " " + args + path("two.npz"));
   ASSERT_EQ(out.exit_code, 0) << out.output;
   out = ocm(args + path("one.npz"));
   ASSERT_EQ(out.exit_code, 0) << out.output;
@@ -227,7 +236,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadArguments{"NegativeClipPixel", "--metric nll --clip-pixel -1", "--clip-pixel"},
         BadArguments{"ExactWithoutATrueDistribution", "--metric nll --cov exact",
                      "true distribution of"},
-        BadArguments{"MmdWithoutATrueDistribution", "--metric mmd", "needs the true distribution"}),
+        BadArguments{"MmdWithoutATrueDistribution", "--metric mmd", "needs the true distribution"},
+        BadArguments{"InceptionScoreOfANetworkThatDoesNotClassify",
+                     "--metric is --is-splits 2 --features {root}/plain.pt",
+                     "has no classifier output"},
+        BadArguments{"NoInceptionScoreSplits",
+                     "--metric is --features {root}/features.pt --is-splits 0", "--is-splits"},
+        BadArguments{"MoreSplitsThanSamples",
+                     "--metric is --features {root}/features.pt --is-splits 9", "--is-splits"},
+        BadArguments{"PrecisionRecallOfTooFewSamples",
+                     "--metric pr --features {root}/features.pt --num-samples 3",
+                     "too small for precision and recall"}),
     name_of);
 
 // Every setting skipped (fixed-large has no DDIM form): refused too, not an empty report.
@@ -326,6 +345,54 @@ TEST_F(EvalCli, StatsAsNpzServeAsReferenceAndEvalSavesItsSamples) {
   out = ocm("eval " + run_dir() + " --steps 2 --metric nll --save-samples");
   EXPECT_EQ(out.exit_code, 2) << out.output;
   EXPECT_NE(out.output.find("--save-samples"), std::string::npos) << out.output;
+}
+
+// Each (setting metric) of results.jsonl and its value.
+std::map<std::string, double> values_in(const std::string& results) {
+  std::map<std::string, double> values;
+  std::ifstream in(results);
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    values[j.at("setting").get<std::string>() + " " + j.at("metric").get<std::string>()] =
+        j.at("value").get<double>();
+  }
+  return values;
+}
+
+// The Inception Score and precision/recall come out of the FD pass, the same on 1 and 2 ranks,
+// and the summary ranks them with higher as better.
+TEST_F(EvalCli, InceptionScoreAndPrecisionRecallAreTheSameOnOneAndTwoRanks) {
+  const std::string args = " eval " + run_dir() +
+                           " --steps 2 --sampler ddpm --cov fixed-small,ocm --metric fd,is,pr "
+                           "--num-samples 12 --batch 5 --is-splits 3 --features " +
+                           path("features.pt");
+  std::map<std::string, double> by_world[2];
+  for (const int world : {1, 2}) {
+    files::remove_tree(eval_dir());
+    const Outcome out = run_command(std::string(OCM_MPIEXEC) + " -np " + std::to_string(world) +
+                                    " " + OCM_BINARY + args);
+    ASSERT_EQ(out.exit_code, 0) << out.output;
+    by_world[world - 1] = values_in(files::join(eval_dir(), "results.jsonl"));
+  }
+  ASSERT_EQ(by_world[0].size(), 8u);  // 2 settings x (fd, is, precision, recall)
+  for (const auto& [key, value] : by_world[0]) {
+    SCOPED_TRACE(key);
+    ASSERT_EQ(by_world[1].count(key), 1u);
+    EXPECT_NEAR(by_world[1][key], value, 1e-9 * std::abs(value));
+  }
+  const double is = by_world[0]["ddpm-ocm-K2 is"];
+  EXPECT_GE(is, 1.0);
+  EXPECT_LE(is, 6.0);  // at most the number of classes of a 6-output network
+  for (const char* metric : {"precision", "recall"}) {
+    const double v = by_world[0][std::string("ddpm-ocm-K2 ") + metric];
+    EXPECT_GE(v, 0.0);
+    EXPECT_LE(v, 1.0);
+  }
+  const std::string summary = read_text(files::join(eval_dir(), "summary.md"));
+  EXPECT_NE(summary.find("- is, ddpm, K=2: "), std::string::npos) << summary;
+  EXPECT_NE(summary.find(" above "), std::string::npos) << summary;
+  EXPECT_NE(read_text(files::join(eval_dir(), "results.md")).find("## Inception Score"),
+            std::string::npos);
 }
 
 TEST_F(EvalCli, StatsOfASplitTheDatasetLacksIsRefusedAndWritesNothing) {

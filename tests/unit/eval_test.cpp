@@ -156,6 +156,42 @@ def forward(self, x, return_features: bool = False):
   EXPECT_NE(network->description().find("features.pt (sha256 "), std::string::npos);
 }
 
+// The Inception export's classifier output (Note [class probabilities]): called without
+// return_features and with no_output_bias where the forward takes it; probabilities pass
+// through, logits go through a softmax.
+TEST_F(EvalFiles, TorchScriptClassProbabilitiesFollowTheInceptionConvention) {
+  torch::jit::Module inception_like("InceptionLike");
+  inception_like.define(R"(
+def forward(self, x, return_features: bool = False, no_output_bias: bool = False):
+    y = x.float().mean(dim=[2, 3]) / 100.0
+    if return_features:
+        return y
+    if no_output_bias:
+        return torch.softmax(y, 1)
+    return y * 2.0
+)");
+  const std::string inception_path = dir_.join("inception_like.pt");
+  inception_like.save(inception_path);
+  torch::jit::Module logits("Logits");
+  logits.define(R"(
+def forward(self, x, return_features: bool = False):
+    return x.float().mean(dim=[2, 3]) / 100.0
+)");
+  const std::string logits_path = dir_.join("logits.pt");
+  logits.save(logits_path);
+  const torch::Tensor images = torch::randint(0, 256, {4, 8, 8, 3}, torch::kUInt8);
+  const torch::Tensor expected =
+      torch::softmax(images.to(kDouble).mean({1, 2}).to(torch::kFloat32).to(kDouble) / 100.0, 1);
+  for (const std::string& path : {inception_path, logits_path}) {
+    SCOPED_TRACE(path);
+    auto network = load_feature_network(path, {8, 8, 3}, torch::kCPU);
+    ASSERT_TRUE(network->classifies());
+    const torch::Tensor p = network->class_probabilities(images);
+    ASSERT_EQ(p.sizes(), (std::vector<int64_t>{4, 3}));
+    EXPECT_TRUE(torch::allclose(p, expected, 1e-6, 1e-6)) << p << expected;
+  }
+}
+
 TEST_F(EvalFiles, FeatureNetworkWithoutAFeatureMatrixIsAUserError) {
   torch::jit::Module flat("Flat");
   flat.define(R"(
