@@ -135,6 +135,8 @@ json parse_json(const std::string& text, const std::string& where, const std::st
     return json::parse(text);
   } catch (const json::parse_error& e) {
     throw UserError(where, "is not valid JSON (at byte " + std::to_string(e.byte) + ")", expected);
+  } catch (const json::exception& e) {  // e.g. a number beyond double's range
+    throw UserError(where, std::string("is not JSON this reader can hold: ") + e.what(), expected);
   }
 }
 

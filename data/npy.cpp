@@ -43,8 +43,10 @@ NpyHeader parse_npy_header(const char* bytes, size_t size, const std::string& wh
                     "an array saved with numpy.save");
   }
   const int length_bytes = raw[6] == 1 ? 2 : 4;
-  const size_t header_length = little_endian(raw + 8, length_bytes);
   const size_t start = 8 + static_cast<size_t>(length_bytes);
+  if (size < start)  // versions 2 and 3 need 12 bytes before the header
+    throw UserError(where, "has a damaged header", "a .npy file");
+  const size_t header_length = little_endian(raw + 8, length_bytes);
   if (header_length > kLongestHeader || start + header_length > size)
     throw UserError(where, "has a damaged header", "a .npy file");
   const std::string header(bytes + start, header_length);

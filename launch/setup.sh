@@ -16,9 +16,10 @@ packages=(
   libgtest-dev
   dataset-fashion-mnist
 )
-# The tests also check the networks and the importer against PyTorch (tests/reference/).
+# The tests also check the networks and the importer against PyTorch (tests/reference/), and
+# fuzz the readers with clang's libFuzzer (fuzz/).
 if [[ ${OCM_WITH_TEST_TOOLS:-0} == 1 ]]; then
-  packages+=(python3-torch python3-numpy)
+  packages+=(python3-torch python3-numpy clang libclang-rt-dev)
 fi
 
 missing=()
