@@ -1,5 +1,6 @@
 #include <zlib.h>
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 #include <map>
@@ -15,6 +16,7 @@ namespace {
 
 constexpr int64_t kRecordBytes = 1 + 3 * 32 * 32;
 constexpr int64_t kMaxMemberBytes = int64_t{1} << 30;
+constexpr size_t kMemberReadPiece = size_t{1} << 20;
 const char* const kBatches[] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
                                 "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
 
@@ -59,8 +61,15 @@ std::map<std::string, std::vector<uint8_t>> read_tarball(const std::string& path
     const std::string base = files::filename(name);
     if (header[156] == '0' || header[156] == '\0') {
       if (is_batch(base)) {
-        std::vector<uint8_t> bytes(static_cast<size_t>(padded));
-        read_exactly(bytes.data(), bytes.size());
+        // In pieces, so a declared size beyond the archive fails at its end before it is
+        // allocated (as the IDX reader does).
+        std::vector<uint8_t> bytes;
+        for (size_t done = 0; done < static_cast<size_t>(padded);) {
+          const size_t piece = std::min(kMemberReadPiece, static_cast<size_t>(padded) - done);
+          bytes.resize(done + piece);
+          read_exactly(bytes.data() + done, piece);
+          done += piece;
+        }
         bytes.resize(static_cast<size_t>(size));
         members[base] = std::move(bytes);
         continue;

@@ -18,7 +18,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 seconds=${1:-600}
 shift || true
 harnesses=("$@")
-((${#harnesses[@]})) || harnesses=(config manifest npy npz)
+((${#harnesses[@]})) || harnesses=(config manifest npy npz idx cifar)
 dir=${OCM_FUZZ_DIR:-build/fuzz}
 
 if ! command -v clang++ >/dev/null; then

@@ -1,6 +1,8 @@
 // Every input of the fuzz corpus (fuzz/corpus/<reader>/: the seeds and each input that once
 // crashed a reader) through the same reader as its harness, in the ordinary build: each is read
 // or refused with a UserError, nothing else (Note [fuzzing] in fuzz/run.sh).
+#include <sys/resource.h>
+
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -11,9 +13,13 @@
 
 #include "common/config.h"
 #include "common/error.h"
+#include "common/files.h"
+#include "data/converters.h"
 #include "data/manifest.h"
 #include "data/npy.h"
 #include "data/npz.h"
+#include "fuzz/idx_source.h"
+#include "tests/support/temp_dir.h"
 #include "tests/support/user_error.h"
 
 namespace ocm {
@@ -66,6 +72,36 @@ TEST(FuzzCorpus, NpyHeadersAreReadOrRefusedWithAUserError) {
             6);
 }
 
+// The IDX and CIFAR-10 converters write a dataset when an input is good; into `out`, emptied.
+void convert_into(const std::string& out, const std::function<void()>& convert) {
+  files::remove_tree(out);
+  convert();
+  files::remove_tree(out);
+}
+
+TEST(FuzzCorpus, IdxFilesAreReadOrRefusedWithAUserError) {
+  test::TempDir tmp("ocm-fuzz-corpus");
+  EXPECT_GE(replay("idx",
+                   [&](const std::string& p) {
+                     if (!fuzz::write_idx_source(tmp.join("source"), bytes_of(p)))
+                       return;
+                     convert_into(tmp.join("out"), [&] {
+                       data::convert_idx("fuzz", tmp.join("source"), tmp.join("out"), {});
+                     });
+                   }),
+            4);
+}
+
+TEST(FuzzCorpus, CifarTarballsAreReadOrRefusedWithAUserError) {
+  test::TempDir tmp("ocm-fuzz-corpus");
+  EXPECT_GE(replay("cifar",
+                   [&](const std::string& p) {
+                     convert_into(tmp.join("out"),
+                                  [&] { data::convert_cifar10(p, tmp.join("out"), {}); });
+                   }),
+            2);
+}
+
 TEST(FuzzCorpus, NpzArchivesAreReadOrRefusedWithAUserError) {
   EXPECT_GE(replay("npz", [](const std::string& p) { data::read_npz(p); }), 3);
 }
@@ -80,6 +116,26 @@ TEST(FuzzCorpus, AVersionThreeNpyCutBeforeItsHeaderLengthIsDamaged) {
   ASSERT_EQ(bytes.size(), 11u);
   test::expect_user_error([&] { data::parse_npy_header(bytes.data(), bytes.size(), "x.npy"); },
                           {"x.npy", "damaged header"});
+}
+
+long peak_rss_kb() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+// A labels file that declares 2.1e9 labels and holds none used to have them allocated (2 GB)
+// before the read found the file's end.
+TEST(FuzzCorpus, AnIdxFileDeclaringMoreThanItHoldsFailsBeforeAllocatingIt) {
+  test::TempDir tmp("ocm-fuzz-corpus");
+  ASSERT_TRUE(fuzz::write_idx_source(
+      tmp.join("source"),
+      bytes_of(std::string(OCM_SOURCE_DIR) + "/fuzz/corpus/idx/oom-declared-2gib-labels")));
+  const long before = peak_rss_kb();
+  test::expect_user_error(
+      [&] { data::convert_idx("fuzz", tmp.join("source"), tmp.join("out"), {}); },
+      {"train-labels-idx1-ubyte.gz", "ends early while reading the data"});
+  EXPECT_LT(peak_rss_kb() - before, 256 * 1024) << "the declared size was allocated";
 }
 
 TEST(FuzzCorpus, AJsonNumberBeyondDoubleIsAUserError) {
