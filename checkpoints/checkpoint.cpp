@@ -184,6 +184,62 @@ std::string save_checkpoint(const std::string& dir, const Checkpoint& checkpoint
   return path;
 }
 
+namespace {
+
+// The attributes every checkpoint file carries; UserError when one is missing.
+Checkpoint read_checkpoint_attributes(hid_t file, const std::string& path) {
+  Checkpoint c;
+  int64_t version = 0;
+  if (!read_attribute(file, "format_version", &version) || version != kFormatVersion ||
+      !read_attribute(file, "step", &c.step) || !read_attribute(file, "phase", &c.phase) ||
+      !read_attribute(file, "config_hash", &c.config_hash) ||
+      !read_attribute(file, "config", &c.config_yaml) ||
+      !read_attribute(file, "world_size", &c.world_size)) {
+    throw UserError(path, "lacks the checkpoint attributes or has another format version",
+                    "format_version " + std::to_string(kFormatVersion) +
+                        ", step, phase, config_hash, config, world_size");
+  }
+  return c;
+}
+
+// The tensor stored as dataset `name`, its size bounded by the file's before it is allocated.
+torch::Tensor read_dataset_tensor(hid_t file, const std::string& name, const std::string& path,
+                                  int64_t file_bytes) {
+  const std::string where = path + ":" + name;
+  Hid dataset(H5Dopen2(file, name.c_str(), H5P_DEFAULT));
+  Hid space(H5Dget_space(dataset.get()));
+  Hid type(H5Dget_type(dataset.get()));
+  const int rank = H5Sget_simple_extent_ndims(space.get());
+  if (rank < 0 || rank > kMaxRank)
+    throw UserError(where, "has rank " + std::to_string(rank), "at most 8");
+  std::vector<hsize_t> dims(rank);
+  H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
+  const auto match = std::find_if(type_map().begin(), type_map().end(), [&](const TypeMap& t) {
+    return H5Tequal(type.get(), t.file_type) > 0;
+  });
+  if (match == type_map().end())
+    throw UserError(where, "has an unsupported type", "float, int or uint8 data");
+  // At most 64 times the file in 8-byte elements (compression aside), checked before each
+  // product so that no declared size overflows.
+  const uint64_t limit = static_cast<uint64_t>(file_bytes) * 8 + 128;
+  uint64_t count = 1;
+  std::vector<int64_t> shape;
+  for (const hsize_t d : dims) {
+    if (d > 0 && count > limit / d)
+      throw UserError(where, "declares more data than the file holds", "a consistent checkpoint");
+    count *= d;
+    shape.push_back(static_cast<int64_t>(d));
+  }
+  torch::Tensor tensor = torch::empty(shape, torch::TensorOptions().dtype(match->scalar));
+  if (count > 0 && H5Dread(dataset.get(), match->memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT,
+                           tensor.data_ptr()) < 0) {
+    throw UserError(where, "cannot be read", "an intact checkpoint");
+  }
+  return tensor;
+}
+
+}  // namespace
+
 Checkpoint load_checkpoint(const std::string& path) {
   silence_hdf5_errors();
   const Manifest manifest = read_manifest(manifest_path_of(path));
@@ -198,55 +254,21 @@ Checkpoint load_checkpoint(const std::string& path) {
     throw UserError(path, "has sha256 " + digest, manifest.sha256 + " as its manifest records",
                     "The checkpoint is damaged.");
   }
+  return read_checkpoint_file(path);
+}
+
+Checkpoint read_checkpoint_file(const std::string& path) {
+  silence_hdf5_errors();
+  const int64_t bytes = files::file_size(path);
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!file.valid())
     throw UserError(path, "cannot be opened as HDF5", "a checkpoint file");
-  Checkpoint c;
-  int64_t version = 0;
-  if (!read_attribute(file.get(), "format_version", &version) || version != kFormatVersion ||
-      !read_attribute(file.get(), "step", &c.step) ||
-      !read_attribute(file.get(), "phase", &c.phase) ||
-      !read_attribute(file.get(), "config_hash", &c.config_hash) ||
-      !read_attribute(file.get(), "config", &c.config_yaml) ||
-      !read_attribute(file.get(), "world_size", &c.world_size)) {
-    throw UserError(path, "lacks the checkpoint attributes or has another format version",
-                    "format_version " + std::to_string(kFormatVersion) +
-                        ", step, phase, config_hash, config, world_size");
-  }
+  Checkpoint c = read_checkpoint_attributes(file.get(), path);
   std::vector<std::string> names;
   H5Ovisit(file.get(), H5_INDEX_NAME, H5_ITER_NATIVE, collect_dataset, &names);
-  for (const std::string& name : names) {
-    Hid dataset(H5Dopen2(file.get(), name.c_str(), H5P_DEFAULT));
-    Hid space(H5Dget_space(dataset.get()));
-    Hid type(H5Dget_type(dataset.get()));
-    const int rank = H5Sget_simple_extent_ndims(space.get());
-    if (rank < 0 || rank > kMaxRank)
-      throw UserError(path + ":" + name, "has rank " + std::to_string(rank), "at most 8");
-    std::vector<hsize_t> dims(rank);
-    H5Sget_simple_extent_dims(space.get(), dims.data(), nullptr);
-    const auto match = std::find_if(type_map().begin(), type_map().end(), [&](const TypeMap& t) {
-      return H5Tequal(type.get(), t.file_type) > 0;
-    });
-    if (match == type_map().end())
-      throw UserError(path + ":" + name, "has an unsupported type", "float, int or uint8 data");
-    int64_t count = 1;
-    std::vector<int64_t> shape;
-    for (const hsize_t d : dims) {
-      shape.push_back(static_cast<int64_t>(d));
-      count *= static_cast<int64_t>(d);
-      if (count * 8 >
-          bytes * 64 + 1024) {  // bounded by the file before allocating (compression aside)
-        throw UserError(path + ":" + name, "declares more data than the file holds",
-                        "a consistent checkpoint");
-      }
-    }
-    torch::Tensor tensor = torch::empty(shape, torch::TensorOptions().dtype(match->scalar));
-    if (count > 0 && H5Dread(dataset.get(), match->memory_type, H5S_ALL, H5S_ALL, H5P_DEFAULT,
-                             tensor.data_ptr()) < 0) {
-      throw UserError(path + ":" + name, "cannot be read", "an intact checkpoint");
-    }
-    c.tensors["/" == name.substr(0, 1) ? name.substr(1) : name] = tensor;
-  }
+  for (const std::string& name : names)
+    c.tensors["/" == name.substr(0, 1) ? name.substr(1) : name] =
+        read_dataset_tensor(file.get(), name, path, bytes);
   return c;
 }
 

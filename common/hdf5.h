@@ -8,6 +8,16 @@
 
 namespace ocm {
 
+// Note [verified before HDF5]
+// Debian's libhdf5 (1.10) is not hardened against damaged files: fuzzing (fuzz/) found it
+// reading past a buffer while looking up an attribute of a crafted file (H5Aexists ->
+// H5MM_strdup), asking for petabytes for a metadata cache entry, and losing memory on its error
+// paths. So an HDF5 file that ocm reads back is first matched against the SHA-256 recorded when
+// ocm wrote it: a checkpoint against its manifest (checkpoints/checkpoint.h), statistics against
+// FILE.sha256 (eval/statistics.h). A damaged file is then refused before HDF5 sees it. Dataset
+// shards are the exception: hashing every shard at every open would cost a pass over the data,
+// so their manifest's hashes are checked by `ocm data verify` instead.
+
 // Owns an HDF5 identifier and closes it with the matching H5*close.
 class Hid {
  public:

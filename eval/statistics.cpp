@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "common/error.h"
 #include "common/files.h"
 #include "common/hdf5.h"
+#include "common/sha256.h"
 #include "eval/npz_tensors.h"
 
 namespace ocm::eval {
@@ -163,24 +165,45 @@ void save_statistics(const std::string& path, const FeatureStatistics& s) {
     return;
   }
   silence_hdf5_errors();
+  std::string digest;
   files::write_atomically(path, [&](const std::string& temporary) {
-    Hid file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
-    if (!file.valid())
-      throw UserError(path, "cannot be created", "a writable location");
-    write_dataset(file.get(), "mu", s.mean, path);
-    write_dataset(file.get(), "sigma", s.covariance, path);
-    write_attribute(file.get(), "count", s.count);
-    write_attribute(file.get(), "features", s.features);
-    write_attribute(file.get(), "source", s.source);
+    {
+      Hid file(H5Fcreate(temporary.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT));
+      if (!file.valid())
+        throw UserError(path, "cannot be created", "a writable location");
+      write_dataset(file.get(), "mu", s.mean, path);
+      write_dataset(file.get(), "sigma", s.covariance, path);
+      write_attribute(file.get(), "count", s.count);
+      write_attribute(file.get(), "features", s.features);
+      write_attribute(file.get(), "source", s.source);
+    }
+    digest = sha256_file(temporary);
   });
+  files::write_text_atomically(path + ".sha256", digest + "  " + files::filename(path) + "\n");
 }
 
 FeatureStatistics load_statistics(const std::string& path) {
-  silence_hdf5_errors();
   if (!files::is_regular_file(path))
     throw UserError(path, "does not exist", "a statistics file written by `ocm stats`");
   if (files::extension(path) == ".npz")
     return load_npz_statistics(path);
+  // Note [verified before HDF5]: the file must match the SHA-256 recorded when it was written.
+  std::ifstream recorded_file(path + ".sha256");
+  std::string recorded;
+  if (!(recorded_file >> recorded))
+    throw UserError(path, "has no checksum file " + files::filename(path) + ".sha256 beside it",
+                    "statistics written by `ocm stats`, with their .sha256, or an .npz of mu "
+                    "and sigma",
+                    "For a file of ocm 0.2 you trust: sha256sum FILE > FILE.sha256.");
+  const std::string digest = sha256_file(path);
+  if (digest != recorded)
+    throw UserError(path, "has sha256 " + digest, recorded + " as " + path + ".sha256 records",
+                    "The file is damaged or was changed after `ocm stats` wrote it.");
+  return read_statistics_file(path);
+}
+
+FeatureStatistics read_statistics_file(const std::string& path) {
+  silence_hdf5_errors();
   Hid file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT));
   if (!file.valid())
     throw UserError(path, "is not an HDF5 file", "a statistics file written by `ocm stats`");

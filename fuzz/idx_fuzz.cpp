@@ -1,4 +1,4 @@
-// MNIST's IDX files as `ocm data prepare fashion-mnist` reads them (fuzz/idx_source.h says how
+// MNIST's IDX files as `ocm data prepare fashion-mnist` reads them (fuzz/inputs.h says how
 // one input becomes the four files).
 #include <unistd.h>
 
@@ -6,7 +6,7 @@
 
 #include "common/files.h"
 #include "data/converters.h"
-#include "fuzz/idx_source.h"
+#include "fuzz/inputs.h"
 #include "fuzz/user_errors_only.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {

@@ -1,6 +1,7 @@
 // Evaluation maths and files: the Frechet distance against closed forms, statistics files, the
 // TorchScript feature path, and the dataset bits/dim against the exact Gaussian model.
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <numeric>
 
@@ -10,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/files.h"
+#include "common/sha256.h"
 #include "data/dataset.h"
 #include "diffusion/covariance.h"
 #include "diffusion/gaussian_mixture.h"
@@ -105,21 +107,28 @@ TEST_F(EvalFiles, MissingStatisticsFileIsAUserError) {
   EXPECT_THROW(load_statistics(dir_.join("missing.h5")), UserError);
 }
 
+// Note [verified before HDF5]: without its FILE.sha256 an HDF5 file is refused unopened; with
+// a matching one it reaches the parser, which refuses what is not HDF5.
 TEST_F(EvalFiles, StatisticsFileThatIsNotHdf5IsAUserError) {
   const std::string junk = dir_.join("junk.h5");
   std::ofstream(junk) << "not hdf5";
-  EXPECT_THROW(load_statistics(junk), UserError);
+  test::expect_user_error([&] { load_statistics(junk); }, {"junk.h5", "no checksum file"});
+  std::ofstream(junk + ".sha256") << sha256_file(junk) << "  junk.h5\n";
+  test::expect_user_error([&] { load_statistics(junk); }, {"junk.h5", "is not an HDF5 file"});
 }
 
+// A file changed after `ocm stats` wrote it no longer matches its checksum: HDF5 never sees it.
 TEST_F(EvalFiles, TruncatedStatisticsFileIsAUserError) {
   const std::string path = save_six_feature_statistics();
+  EXPECT_TRUE(files::is_regular_file(path + ".sha256"));
   const std::string cut = dir_.join("cut.h5");
   {
     std::ifstream in(path, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::ofstream(cut, std::ios::binary) << bytes.substr(0, bytes.size() / 2);
   }
-  EXPECT_THROW(load_statistics(cut), UserError);
+  std::filesystem::copy_file(path + ".sha256", cut + ".sha256");
+  test::expect_user_error([&] { load_statistics(cut); }, {"cut.h5", "has sha256", "damaged"});
 }
 
 // Statistics of another feature size: the distance refuses, naming both.

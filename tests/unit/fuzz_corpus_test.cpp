@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 
+#include "checkpoints/checkpoint.h"
 #include "common/config.h"
 #include "common/error.h"
 #include "common/files.h"
@@ -18,7 +19,8 @@
 #include "data/manifest.h"
 #include "data/npy.h"
 #include "data/npz.h"
-#include "fuzz/idx_source.h"
+#include "eval/statistics.h"
+#include "fuzz/inputs.h"
 #include "tests/support/temp_dir.h"
 #include "tests/support/user_error.h"
 
@@ -104,6 +106,59 @@ TEST(FuzzCorpus, CifarTarballsAreReadOrRefusedWithAUserError) {
 
 TEST(FuzzCorpus, NpzArchivesAreReadOrRefusedWithAUserError) {
   EXPECT_GE(replay("npz", [](const std::string& p) { data::read_npz(p); }), 3);
+}
+
+TEST(FuzzCorpus, CheckpointManifestsAreReadOrRefusedWithAUserError) {
+  test::TempDir tmp("ocm-fuzz-corpus");
+  EXPECT_GE(replay("checkpoint_manifest",
+                   [&](const std::string& p) {
+                     checkpoints::load_checkpoint(
+                         fuzz::write_checkpoint_manifest_input(tmp.join("run"), bytes_of(p)));
+                   }),
+            2);
+}
+
+TEST(FuzzCorpus, NpzStatisticsAreReadOrRefusedWithAUserError) {
+  EXPECT_GE(replay("statistics", [](const std::string& p) { eval::load_statistics(p); }), 1);
+}
+
+// The hdf5 harness's seeds are good files, read by the parsers behind the checksums.
+TEST(FuzzCorpus, TheHdf5SeedsAreRead) {
+  test::TempDir tmp("ocm-fuzz-corpus");
+  const std::string corpus = std::string(OCM_SOURCE_DIR) + "/fuzz/corpus/hdf5/";
+  const fuzz::Hdf5Input checkpoint = fuzz::write_hdf5_input(
+      tmp.join("checkpoint"), bytes_of(corpus + "checkpoint-mlp-score-phase"));
+  ASSERT_TRUE(checkpoint.checkpoint);
+  EXPECT_EQ(checkpoints::read_checkpoint_file(checkpoint.path).step, 2);
+  const fuzz::Hdf5Input statistics =
+      fuzz::write_hdf5_input(tmp.join("statistics"), bytes_of(corpus + "statistics-3d"));
+  ASSERT_FALSE(statistics.checkpoint);
+  EXPECT_EQ(eval::read_statistics_file(statistics.path).mean.size(0), 3);
+}
+
+// What broke libhdf5 (fuzz/findings/hdf5/) never reaches it through the readers ocm uses: a
+// checkpoint must match its manifest and statistics their FILE.sha256 first (Note [verified
+// before HDF5]).
+TEST(FuzzCorpus, FilesThatBrokeHdf5AreRefusedBeforeItSeesThem) {
+  test::TempDir tmp("ocm-fuzz-corpus");
+  const std::filesystem::path findings =
+      std::filesystem::path(OCM_SOURCE_DIR) / "fuzz/findings/hdf5";
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(findings)) {
+    SCOPED_TRACE(entry.path().string());
+    const fuzz::Hdf5Input input = fuzz::write_hdf5_input(
+        tmp.join("finding" + std::to_string(count++)), bytes_of(entry.path()));
+    if (input.checkpoint) {
+      const std::string manifest =
+          fuzz::write_checkpoint_manifest_input(tmp.join("run"), "{}");  // not this file's
+      std::filesystem::copy_file(input.path, manifest,
+                                 std::filesystem::copy_options::overwrite_existing);
+      test::expect_user_error([&] { checkpoints::load_checkpoint(manifest); }, {"manifest"});
+    } else {
+      test::expect_user_error([&] { eval::load_statistics(input.path); }, {".sha256"});
+    }
+  }
+  EXPECT_GE(count, 3);
 }
 
 // The inputs the fuzzer found, each with the message it now gets. The first read one to three

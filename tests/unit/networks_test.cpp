@@ -53,8 +53,8 @@ TEST(TimeInput, AutoIsEachFamilysPublishedConvention) {
   expect_input("auto", "iddpm", 4000, 1, 0.25);
   expect_input("auto", "mlp", 1000, 0, 1);
   expect_input("t*1000/N", "iddpm", 2000, 0, 0.5);
-  const torch::Tensor time = time_input_of("(t-1)*1000/N", "iddpm", 4000)
-                                 .network_time(torch::tensor({1, 4000}));
+  const torch::Tensor time =
+      time_input_of("(t-1)*1000/N", "iddpm", 4000).network_time(torch::tensor({1, 4000}));
   EXPECT_TRUE(torch::equal(time, torch::tensor({0.0f, 999.75f})));
   EXPECT_THROW(time_input_of("t+1", "unet", 1000), UserError);
 }
