@@ -1,6 +1,6 @@
-// How one fuzz input becomes the files a reader takes, for the harnesses that need more than one
-// file or a name that picks the format. The corpus replay (tests/unit/fuzz_corpus_test.cpp)
-// makes its files the same way.
+// How one fuzz input becomes the files a reader takes: a path, several files, or a name that
+// picks the format. The corpus replay (tests/unit/fuzz_corpus_test.cpp) makes its files the
+// same way.
 #pragma once
 
 #include <cstdint>

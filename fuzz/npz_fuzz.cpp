@@ -2,15 +2,15 @@
 // header and size. The reader takes a path, so each input is written to one file per process.
 #include <unistd.h>
 
-#include <fstream>
+#include <string>
 
 #include "data/npz.h"
+#include "fuzz/inputs.h"
 #include "fuzz/user_errors_only.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::string path = "/tmp/ocm-fuzz-" + std::to_string(getpid()) + ".npz";
-  std::ofstream(path, std::ios::binary | std::ios::trunc)
-      .write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
+  ocm::fuzz::write_file(path, ocm::fuzz::text_of(data, size));
   ocm::fuzz::user_errors_only([&] { ocm::data::read_npz(path); });
   return 0;
 }
