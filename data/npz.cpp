@@ -46,15 +46,19 @@ void write_member(zipFile zip, const std::string& archive, const std::string& na
 std::string read_member(unzFile unzip, const std::string& where, uint64_t size) {
   if (unzOpenCurrentFile(unzip) != UNZ_OK)
     throw UserError(where, "cannot be opened inside the archive", "a stored or deflated member");
-  std::string bytes(size, '\0');
+  // Grown as the bytes arrive: a directory that declares more than the member holds fails at
+  // the member's end rather than first allocating all it declares (found by fuzzing).
+  std::string bytes;
   size_t at = 0;
   while (at < size) {
-    const int n = unzReadCurrentFile(unzip, bytes.data() + at,
-                                     static_cast<unsigned>(std::min<uint64_t>(kChunk, size - at)));
+    bytes.resize(at + static_cast<size_t>(std::min<uint64_t>(kChunk, size - at)));
+    const int n =
+        unzReadCurrentFile(unzip, bytes.data() + at, static_cast<unsigned>(bytes.size() - at));
     if (n <= 0)
       break;
     at += static_cast<size_t>(n);
   }
+  bytes.resize(at);
   char extra = 0;
   const bool longer = at == size && unzReadCurrentFile(unzip, &extra, 1) > 0;
   const int closed = unzCloseCurrentFile(unzip);
