@@ -1,6 +1,7 @@
 // SHA-256 (FIPS 180-4), written here so that checksums need no crypto library on any host.
 #include "common/sha256.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -8,39 +9,91 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/sha256_blocks.h"
 
 namespace ocm {
 namespace {
-
-constexpr std::array<uint32_t, 64> kRoundConstants = {
-    0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-    0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-    0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-    0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-    0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-    0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-    0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-    0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2};
 
 uint32_t rotate_right(uint32_t x, int n) {
   return (x >> n) | (x << (32 - n));
 }
 
+// Note [SHA-256 speed]
+// Every checkpoint, statistics file and dataset shard is hashed as it is written and again as it
+// is verified, so the hash runs over the whole state (2 GB for a 121M-parameter network with EMA
+// and Adam). On a 2-core Xeon the portable rounds below hash about 100 MB/s, an eighth of what
+// `dd conv=fsync` writes to its disk (780 MB/s); the x86 SHA extensions (Intel since Ice Lake,
+// every AMD Zen) do the same rounds in hardware at about 800 MB/s there, close to OpenSSL's
+// 940. Both are ours, so no crypto library is needed. update() hands whole blocks straight from
+// the caller's buffer to the faster one this CPU has, and a test holds the two to one digest.
+void compress(std::array<uint32_t, 8>& state, const uint8_t* data, size_t blocks) {
+  if (!sha256_detail::compress_with_sha_extensions(state.data(), data, blocks))
+    sha256_detail::compress_portable(state.data(), data, blocks);
+}
+
 }  // namespace
+
+namespace sha256_detail {
+
+void compress_portable(uint32_t state[8], const uint8_t* data, size_t blocks) {
+  for (; blocks > 0; --blocks, data += 64) {
+    std::array<uint32_t, 64> w;
+    for (int i = 0; i < 16; ++i) {
+      w[i] = (uint32_t{data[4 * i]} << 24) | (uint32_t{data[4 * i + 1]} << 16) |
+             (uint32_t{data[4 * i + 2]} << 8) | data[4 * i + 3];
+    }
+    for (int i = 16; i < 64; ++i) {
+      const uint32_t s0 =
+          rotate_right(w[i - 15], 7) ^ rotate_right(w[i - 15], 18) ^ (w[i - 15] >> 3);
+      const uint32_t s1 =
+          rotate_right(w[i - 2], 17) ^ rotate_right(w[i - 2], 19) ^ (w[i - 2] >> 10);
+      w[i] = w[i - 16] + s0 + w[i - 7] + s1;
+    }
+    uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+    uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+    for (int i = 0; i < 64; ++i) {
+      const uint32_t s1 = rotate_right(e, 6) ^ rotate_right(e, 11) ^ rotate_right(e, 25);
+      const uint32_t choice = (e & f) ^ (~e & g);
+      const uint32_t t1 = h + s1 + choice + kRoundConstants[i] + w[i];
+      const uint32_t s0 = rotate_right(a, 2) ^ rotate_right(a, 13) ^ rotate_right(a, 22);
+      const uint32_t majority = (a & b) ^ (a & c) ^ (b & c);
+      h = g;
+      g = f;
+      f = e;
+      e = d + t1;
+      d = c;
+      c = b;
+      b = a;
+      a = t1 + s0 + majority;
+    }
+    const uint32_t add[8] = {a, b, c, d, e, f, g, h};
+    for (int i = 0; i < 8; ++i)
+      state[i] += add[i];
+  }
+}
+
+}  // namespace sha256_detail
 
 void Sha256::update(const uint8_t* data, size_t n) {
   total_bytes_ += n;
-  while (n > 0) {
+  if (filled_ > 0) {
     const size_t take = std::min(n, block_.size() - filled_);
     std::copy(data, data + take, block_.begin() + static_cast<std::ptrdiff_t>(filled_));
     filled_ += take;
     data += take;
     n -= take;
-    if (filled_ == block_.size()) {
-      compress();
-      filled_ = 0;
-    }
+    if (filled_ < block_.size())
+      return;
+    compress(state_, block_.data(), 1);
+    filled_ = 0;
   }
+  const size_t whole = n / block_.size();
+  if (whole > 0)
+    compress(state_, data, whole);
+  data += whole * block_.size();
+  n -= whole * block_.size();
+  std::copy(data, data + n, block_.begin());
+  filled_ = n;
 }
 
 std::string Sha256::hex_digest() {
@@ -60,39 +113,6 @@ std::string Sha256::hex_digest() {
       out += hex[(word >> shift) & 15];
   }
   return out;
-}
-
-void Sha256::compress() {
-  std::array<uint32_t, 64> w;
-  for (int i = 0; i < 16; ++i) {
-    w[i] = (uint32_t{block_[4 * i]} << 24) | (uint32_t{block_[4 * i + 1]} << 16) |
-           (uint32_t{block_[4 * i + 2]} << 8) | block_[4 * i + 3];
-  }
-  for (int i = 16; i < 64; ++i) {
-    const uint32_t s0 = rotate_right(w[i - 15], 7) ^ rotate_right(w[i - 15], 18) ^ (w[i - 15] >> 3);
-    const uint32_t s1 = rotate_right(w[i - 2], 17) ^ rotate_right(w[i - 2], 19) ^ (w[i - 2] >> 10);
-    w[i] = w[i - 16] + s0 + w[i - 7] + s1;
-  }
-  auto [a, b, c, d, e, f, g, h] = state_;
-  for (int i = 0; i < 64; ++i) {
-    const uint32_t s1 = rotate_right(e, 6) ^ rotate_right(e, 11) ^ rotate_right(e, 25);
-    const uint32_t choice = (e & f) ^ (~e & g);
-    const uint32_t t1 = h + s1 + choice + kRoundConstants[i] + w[i];
-    const uint32_t s0 = rotate_right(a, 2) ^ rotate_right(a, 13) ^ rotate_right(a, 22);
-    const uint32_t majority = (a & b) ^ (a & c) ^ (b & c);
-    const uint32_t t2 = s0 + majority;
-    h = g;
-    g = f;
-    f = e;
-    e = d + t1;
-    d = c;
-    c = b;
-    b = a;
-    a = t1 + t2;
-  }
-  const std::array<uint32_t, 8> add = {a, b, c, d, e, f, g, h};
-  for (int i = 0; i < 8; ++i)
-    state_[i] += add[i];
 }
 
 std::string sha256_file(const std::string& path) {

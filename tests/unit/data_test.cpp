@@ -15,7 +15,6 @@
 
 #include "common/error.h"
 #include "common/files.h"
-#include "common/sha256.h"
 #include "data/converters.h"
 #include "data/dataset.h"
 #include "data/loader.h"
@@ -73,20 +72,6 @@ void write_idx_source(const std::string& dir, int n_train, int n_test) {
     write_gzip(dir + "/" + prefix + "-labels-idx1-ubyte.gz",
                idx(1, {static_cast<uint32_t>(n)}, labels));
   }
-}
-
-TEST(Sha256, KnownDigests) {
-  test::TempDir tmp("ocm-data-test");
-  std::ofstream(tmp.join("empty")).close();
-  std::ofstream(tmp.join("abc")) << "abc";
-  std::ofstream(tmp.join("two-blocks"))
-      << "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
-  EXPECT_EQ(sha256_file(tmp.join("empty")),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-  EXPECT_EQ(sha256_file(tmp.join("abc")),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(sha256_file(tmp.join("two-blocks")),
-            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
 }
 
 TEST(FashionMnist, ShardsHoldTheIdxBytesExactly) {
