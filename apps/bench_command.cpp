@@ -70,10 +70,12 @@ CommandRunner configure(CLI::App& command) {
                     "Config overrides KEY=VALUE, e.g. dist.precision=bf16 (repeatable)");
   auto checkpoint_options = std::make_shared<bench::CheckpointBenchOptions>();
   CLI::App* checkpoint = command.add_subcommand(
-      "checkpoint", "Checkpoint save and verified-load MB/s against dd with fsync");
+      "checkpoint", "Training stall and background write MB/s of a checkpoint against dd");
   checkpoint->add_option("--dir", checkpoint_options->dir, "Directory on the file system to test");
-  checkpoint->add_option("--megabytes", checkpoint_options->megabytes, "Checkpoint size in MiB")
-      ->check(CLI::Range(1, 1 << 20));
+  checkpoint
+      ->add_option("--parameters", checkpoint_options->parameters,
+                   "Network parameters (the state saved is 4x: weights, EMA, Adam moments)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 34));
   checkpoint->add_option("--repeats", checkpoint_options->repeats, "Timed repeats")
       ->check(CLI::Range(1, 100));
   return [=]() {

@@ -25,6 +25,15 @@ bool Fault::inject(int rank_now, int64_t step_now) const {
   return kind == "nan";
 }
 
+std::function<void()> Fault::write_hook(int rank_now, int64_t completed_steps) const {
+  if (kind != "slow_write" || rank_now != rank || completed_steps != step)
+    return {};
+  return [step = step] {
+    spdlog::warn("injected slow write (OCM_FAULT) of the checkpoint of step {}", step);
+    std::this_thread::sleep_for(std::chrono::seconds(kSlowWriteSeconds));
+  };
+}
+
 Fault fault_from_environment() {
   const char* text = std::getenv("OCM_FAULT");
   if (text == nullptr || *text == '\0')
@@ -34,9 +43,11 @@ Fault fault_from_environment() {
   std::string rank, step;
   if (!std::getline(in, fault.kind, ':') || !std::getline(in, rank, ':') ||
       !std::getline(in, step) ||
-      (fault.kind != "throw" && fault.kind != "stall" && fault.kind != "nan")) {
-    throw UserError("OCM_FAULT", std::string("is `") + text + "`",
-                    "KIND:RANK:STEP with KIND throw, stall or nan (a testing aid; unset it)");
+      (fault.kind != "throw" && fault.kind != "stall" && fault.kind != "nan" &&
+       fault.kind != "slow_write")) {
+    throw UserError(
+        "OCM_FAULT", std::string("is `") + text + "`",
+        "KIND:RANK:STEP with KIND throw, stall, nan or slow_write (a testing aid; unset it)");
   }
   try {
     fault.rank = std::stoi(rank);

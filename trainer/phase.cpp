@@ -7,6 +7,7 @@
 #include <torch/torch.h>
 
 #include "checkpoints/checkpoint.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/seeding.h"
 #include "diffusion/networks.h"
@@ -132,7 +133,7 @@ std::vector<torch::Tensor> trunk_of(const Run& run, const TensorMap& checkpoint,
 void save_phase(Run& run, Phase& phase, int64_t completed_steps) {
   if (run.rank != 0)
     return;
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   checkpoints::Checkpoint c;
   c.step = completed_steps;
   c.phase = phase.name;
@@ -148,15 +149,17 @@ void save_phase(Run& run, Phase& phase, int64_t completed_steps) {
   checkpoints::write_counter(c.tensors, checkpoints::kGenerator,
                              static_cast<int64_t>(run.generator));
   checkpoints::save_sample_shape(run.sample, c.tensors);
-  const std::string path = checkpoints::save_checkpoint(
-      run.checkpoint_dir, c,
-      // The score phase's last checkpoint is the trained trunk: kept, so that another head
-      // can be trained on it (Note [another head on a finished trunk]).
-      {run.config.checkpoint.keep_last,
-       run.config.checkpoint.keep_every,
-       {run.config.phases.score.steps}});
-  spdlog::info("checkpoint {} written in {:.2f} s", path,
-               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  // The score phase's last checkpoint is the trained trunk: kept, so that another head can be
+  // trained on it (Note [another head on a finished trunk]).
+  const checkpoints::Retention retention{run.config.checkpoint.keep_last,
+                                         run.config.checkpoint.keep_every,
+                                         {run.config.phases.score.steps}};
+  run.writer.save(run.checkpoint_dir, std::move(c), retention,
+                  run.fault.write_hook(run.rank, completed_steps));
+  spdlog::info(
+      "checkpoint of step {}: training paused {:.3f} s; the file is written in the "
+      "background",
+      completed_steps, seconds_since(start));
 }
 
 // Note [EMA horizon]

@@ -83,7 +83,9 @@ std::unique_ptr<Run> open_run(const Config& config, dist::Communicator& communic
               diffusion::Schedule(config.diffusion.schedule, config.diffusion.num_timesteps),
               fault_from_environment(),
               diffusion::generator_named(config.run.generator),
-              nullptr});
+              nullptr,
+              0,
+              {}});
   const data::Manifest& manifest = run->dataset.manifest();
   run->sample = checkpoints::sample_shape_of(manifest.kind, manifest.element_shape);
   if (run->dataset.size(config.data.split) < 1)

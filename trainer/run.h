@@ -8,6 +8,7 @@
 
 #include <torch/types.h>
 
+#include "checkpoints/background_writer.h"
 #include "checkpoints/layout.h"
 #include "common/config.h"
 #include "data/dataset.h"
@@ -37,8 +38,9 @@ struct Run {
   Fault fault;
   // The config's for a new run, the checkpoint's for a resumed one (Note [counter-based draws]).
   diffusion::Generator generator;
-  std::unique_ptr<MetricsLog> metrics;  // rank 0 only, once the run directory is prepared
-  int64_t skipped = 0;                  // non-finite steps, over the whole run
+  std::unique_ptr<MetricsLog> metrics;   // rank 0 only, once the run directory is prepared
+  int64_t skipped = 0;                   // non-finite steps, over the whole run
+  checkpoints::BackgroundWriter writer;  // rank 0 writes (Note [asynchronous checkpoints])
 };
 
 // The config sections a checkpoint's tensors depend on; resuming with others is refused.

@@ -113,7 +113,9 @@ TrainResult run_phase(Run& run, Phase& phase, int64_t start) {
       check_identical_parameters(run, phase, completed);
     if (completed % run.config.checkpoint.every == 0 || completed == phase.end || stats.stop)
       save_phase(run, phase, completed);
+    run.writer.poll();
     if (stats.stop) {
+      run.writer.wait();
       const dist::CollectivePurpose purpose("after the stop checkpoint");
       run.communicator.barrier();
       spdlog::info("stopped after step {} on request; rerun the same command to resume", completed);
@@ -172,6 +174,19 @@ TrainResult run_ocm_phase(Run& run, const ResumePlan& plan) {
   return result;
 }
 
+TrainResult run_plan(Run& run, const ResumePlan& plan) {
+  switch (plan.kind) {
+    case ResumeKind::kFresh:
+      return run_both_phases(run, 0, plan);
+    case ResumeKind::kContinueScore:
+      return run_both_phases(run, plan.checkpoint.step, plan);
+    case ResumeKind::kContinueOcm:
+    case ResumeKind::kNewHeadOnTrunk:
+      return run_ocm_phase(run, plan);
+  }
+  throw std::logic_error("unknown resume kind");
+}
+
 }  // namespace
 
 TrainResult train(const Config& config, const TrainOptions& options,
@@ -183,16 +198,9 @@ TrainResult train(const Config& config, const TrainOptions& options,
   spdlog::info("training {} on {} rank(s), device {} ({}{}), {} compute thread(s) per rank",
                config.run.dir, run->world, run->device.str(), run->bf16 ? "bf16 autocast" : "fp32",
                run->channels_last ? ", channels-last" : "", torch::get_num_threads());
-  switch (plan.kind) {
-    case ResumeKind::kFresh:
-      return run_both_phases(*run, 0, plan);
-    case ResumeKind::kContinueScore:
-      return run_both_phases(*run, plan.checkpoint.step, plan);
-    case ResumeKind::kContinueOcm:
-    case ResumeKind::kNewHeadOnTrunk:
-      return run_ocm_phase(*run, plan);
-  }
-  throw std::logic_error("unknown resume kind");
+  const TrainResult result = run_plan(*run, plan);
+  run->writer.wait();  // the last checkpoint is complete before the run says it is done
+  return result;
 }
 
 }  // namespace ocm::trainer

@@ -299,6 +299,38 @@ TEST_F(TrainTest, KillNineAtAnyInstantAlwaysResumesFromACompleteCheckpoint) {
   expect_identical_final_checkpoints("straight", "killed", 56);
 }
 
+// Note [asynchronous checkpoints]: the checkpoint of step 8 is held back in the background
+// (OCM_FAULT=slow_write) while steps 9 to 12 train; the one of step 12 then waits for it, and
+// the run's end waits for the last one. A kill inside that window loses the checkpoint being
+// written and nothing else.
+TEST_F(TrainTest, TrainingGoesOnWhileACheckpointIsWrittenAndAKillThereLosesOnlyThatOne) {
+  ASSERT_EQ(train("straight"), 0);
+  setenv("OCM_FAULT", "slow_write:0:8", 1);
+  std::string output;
+  const int code = train("slow", "", 0, &output);
+  EXPECT_EQ(code, 0) << output;
+  const size_t waited = output.find("waiting for the checkpoint of step 8 to finish writing");
+  const size_t written = output.find("ckpt-0000000008.h5 written in the background");
+  ASSERT_NE(waited, std::string::npos) << output;
+  ASSERT_NE(written, std::string::npos) << output;
+  EXPECT_LT(waited, written) << "step 12 was not reached while step 8 was being written";
+  expect_identical_final_checkpoints("straight", "slow");
+
+  Child child(train_command("killed"), files::join(dir_, "killed.log"));
+  ASSERT_TRUE(wait_for_step("killed", 10, 60)) << child.output();
+  child.kill_group();
+  EXPECT_EQ(child.wait(10), 128 + SIGKILL) << child.output();
+  unsetenv("OCM_FAULT");
+  ASSERT_EQ(child.output().find("ckpt-0000000008.h5 written"), std::string::npos)
+      << "the write ended before the kill; the window was missed:\n"
+      << child.output();
+  const auto newest = checkpoints::load_newest_valid(files::join(dir_, "killed/checkpoints"));
+  ASSERT_TRUE(newest.has_value());
+  EXPECT_EQ(newest->checkpoint.step, 4);
+  ASSERT_EQ(train("killed", "", 0, &output), 0) << output;
+  expect_identical_final_checkpoints("straight", "killed");
+}
+
 TEST_F(TrainTest, DamagedNewestCheckpointIsReportedAndThePreviousOneUsed) {
   ASSERT_EQ(train("straight"), 0);
   ASSERT_EQ(train("damaged", "--set phases.ocm.steps=4"), 0);

@@ -1,12 +1,15 @@
 #include "checkpoints/checkpoint.h"
 
+#include "checkpoints/background_writer.h"
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
-
 #include <fstream>
+#include <thread>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -95,6 +98,43 @@ TEST_F(CheckpointTest, DamagedOrUnmanifestedNewestFallsBackToThePreviousValidOne
   EXPECT_THROW(load_checkpoint(second), UserError);
   files::remove_tree(dir_);
   EXPECT_FALSE(load_newest_valid(dir_).has_value());
+}
+
+// Note [asynchronous checkpoints]: the file holds the state as it was when save() returned, even
+// though training changes the tensors in place while the write is still to come.
+TEST_F(CheckpointTest, BackgroundWriteHoldsTheStateAsItWasWhenSaveReturned) {
+  Checkpoint live = make(3);
+  const Checkpoint then = make(3);
+  BackgroundWriter writer;
+  writer.save(dir_, live, {}, [] { std::this_thread::sleep_for(std::chrono::milliseconds(300)); });
+  EXPECT_TRUE(writer.in_flight());
+  for (auto& [name, tensor] : live.tensors)
+    tensor.fill_(7);  // the next steps
+  writer.wait();
+  EXPECT_FALSE(writer.in_flight());
+  const Checkpoint loaded = load_checkpoint(checkpoint_path(dir_, 3));
+  for (const auto& [name, tensor] : then.tensors)
+    EXPECT_TRUE(torch::equal(loaded.tensors.at(name), tensor)) << name;
+}
+
+TEST_F(CheckpointTest, ASecondBackgroundSaveWaitsForTheFirstWrite) {
+  BackgroundWriter writer;
+  writer.save(dir_, make(1), {},
+              [] { std::this_thread::sleep_for(std::chrono::milliseconds(500)); });
+  const double held = writer.save(dir_, make(2), {});
+  EXPECT_GE(held, 0.3) << "the second save did not wait for the first write";
+  EXPECT_TRUE(files::exists(checkpoint_path(dir_, 1)));
+  writer.wait();
+  EXPECT_EQ(load_newest_valid(dir_)->checkpoint.step, 2);
+}
+
+TEST_F(CheckpointTest, AFailedBackgroundWriteIsRethrownOnceOnTheCallersThread) {
+  std::ofstream(tmp_.join("a-file")) << "x";
+  BackgroundWriter writer;
+  writer.save(files::join(tmp_.join("a-file"), "checkpoints"), make(1), {});
+  test::expect_user_error([&] { writer.wait(); }, {"a-file", "cannot be created"});
+  EXPECT_FALSE(writer.in_flight());
+  writer.wait();  // reported once: nothing left to rethrow
 }
 
 // Runs only as the child of KilledWriterAlwaysLeavesALoadableCheckpoint: saves checkpoints of

@@ -1,0 +1,60 @@
+// Checkpoints written while training goes on (Note [asynchronous checkpoints]).
+#pragma once
+
+#include <functional>
+#include <future>
+#include <map>
+#include <string>
+
+#include <torch/types.h>
+
+#include "checkpoints/checkpoint.h"
+#include "common/clock.h"
+
+namespace ocm::checkpoints {
+
+// Note [asynchronous checkpoints]
+// A checkpoint of the 121M-parameter ImageNet-64 network with its EMA and Adam moments is 2 GB;
+// written on the training thread it stopped every rank for seconds. Now the training thread only
+// copies the state into host buffers (pinned for a GPU, reused from one checkpoint to the next);
+// the HDF5 image, its SHA-256, the write, fsync and rename of Note [atomic checkpoints] run on a
+// background thread while the next steps train. At most one write is in flight: a checkpoint
+// due while the previous one is still being written waits for it, and the log says so, because
+// the buffers are the previous write's until it ends. A write that failed is rethrown on the
+// training thread at its next step. A stop request and the end of a run wait for the write in
+// flight; a kill leaves it half done, which Note [atomic checkpoints] makes harmless: the newest
+// checkpoint with a manifest is then the previous one.
+class BackgroundWriter {
+ public:
+  BackgroundWriter() = default;
+  BackgroundWriter(const BackgroundWriter&) = delete;
+  BackgroundWriter& operator=(const BackgroundWriter&) = delete;
+  // Waits for a write in flight; its error is logged, since a destructor cannot throw it.
+  ~BackgroundWriter();
+
+  // Waits for the write in flight, copies the tensors of `checkpoint` into the host buffers and
+  // starts writing it into `dir` in the background. Returns the seconds the caller was held:
+  // the wait plus the copy. `before_write` runs on the background thread first (the trainer's
+  // fault injection holds a write back with it).
+  double save(const std::string& dir, Checkpoint checkpoint, const Retention& retention,
+              std::function<void()> before_write = {});
+
+  // Logs a finished write or rethrows its error; returns at once while one is in flight.
+  void poll();
+  // Blocks until no write is in flight, logging that it waits; rethrows a write's error.
+  void wait();
+  bool in_flight() const { return pending_.valid(); }
+
+ private:
+  // `tensors` copied into buffers_; returns the copies, which share the buffers' memory.
+  std::map<std::string, torch::Tensor> stage(const std::map<std::string, torch::Tensor>& tensors);
+  void finish();
+
+  std::map<std::string, torch::Tensor> buffers_;
+  std::future<std::string> pending_;  // the path being written
+  int64_t pending_step_ = 0;
+  double pending_megabytes_ = 0;
+  Clock::time_point pending_since_;
+};
+
+}  // namespace ocm::checkpoints
