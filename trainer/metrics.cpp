@@ -1,5 +1,8 @@
 #include "trainer/metrics.h"
 
+#include <cerrno>
+#include <cstring>
+
 #include <sys/resource.h>
 
 #include <spdlog/spdlog.h>
@@ -68,10 +71,15 @@ void MetricsLog::write(const MetricsLine& line) {
                                  {"peak_host_mb", peak_host_mib()},
                                  {"peak_device_mb", peak_device_mib(line.device)},
                                  {"skipped", line.skipped}};
+  errno = 0;
   out_ << record.dump() << "\n";
   out_.flush();
-  if (!out_)
-    throw UserError(path_, "could not be written", "free disk space");
+  if (!out_) {
+    throw UserError(path_,
+                    std::string("could not be written (") +
+                        (errno != 0 ? std::strerror(errno) : "the stream failed") + ")",
+                    "free disk space and a writable run directory");
+  }
   const double eta = seconds / steps * static_cast<double>(line.phase_steps - line.phase_step);
   spdlog::info("{} {}/{}  loss {:.4f}  grad {:.3f}  lr {:.2e}  {:.0f} img/s  wait {:.0f}%  ETA {}",
                line.phase, line.phase_step, line.phase_steps, i.loss_sum / steps, i.last_grad_norm,
