@@ -7,6 +7,7 @@
 #include "common/files.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "diffusion/networks.h"
 #include "dist/watchdog.h"
 #include "trainer/precision.h"
 #include "trainer/trainer.h"
@@ -91,6 +92,9 @@ std::unique_ptr<Run> open_run(const Config& config, dist::Communicator& communic
   if (run->dataset.size(config.data.split) < 1)
     throw UserError(config.data.path, "has an empty `" + config.data.split + "` split",
                     "at least one element to train on (data.split)");
+  // The head is built when the OCM phase begins; one that cannot fit the network is refused
+  // here, before the score phase has spent its hours.
+  diffusion::make_head(config.model, run->sample.shape);
   return run;
 }
 

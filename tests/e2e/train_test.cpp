@@ -291,6 +291,14 @@ TEST_F(TrainTest, BatchThatRanksCannotShareExitsWithAUserErrorAndWritesNothing) 
   EXPECT_FALSE(files::exists(files::join(dir_, "uneven")));
 }
 
+TEST_F(TrainTest, AHeadThatCannotFitTheNetworkIsRefusedBeforeTraining) {
+  std::string output;
+  EXPECT_EQ(train("misfit", "--set model.head=mlp", 0, &output), 2) << output;
+  EXPECT_NE(output.find("model.head: `mlp` does not fit a unet network"), std::string::npos)
+      << output;
+  EXPECT_FALSE(files::exists(files::join(dir_, "misfit")));
+}
+
 TEST_F(TrainTest, MissingDatasetExitsWithAUserErrorAndWritesNothing) {
   std::string output;
   EXPECT_EQ(train("nodata", "--set data.path=/nonexistent/data", 0, &output), 2) << output;
