@@ -167,9 +167,15 @@ TEST_F(CheckpointTest, KilledWriterAlwaysLeavesALoadableCheckpoint) {
               static_cast<char*>(nullptr));
       ::_exit(127);
     }
-    // Once the first checkpoint is complete, kill at a different instant each time.
-    for (int wait = 0; wait < 1000 && !files::exists(files::join(dir_, "latest")); ++wait)
+    // Once the first checkpoint is complete, kill at a different instant each time. An
+    // instrumented build (launch/sanitize.sh) can take seconds to start the child.
+    for (int wait = 0; wait < 6000 && !files::exists(files::join(dir_, "latest")); ++wait)
       ::usleep(10000);
+    if (!files::exists(files::join(dir_, "latest"))) {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, nullptr, 0);
+      FAIL() << "the writer completed no checkpoint within 60 s";
+    }
     ::usleep(static_cast<useconds_t>(7919 * attempt));
     ::kill(child, SIGKILL);
     int status = 0;
