@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
@@ -56,6 +57,9 @@ void run_checkpoint_bench(const CheckpointBenchOptions& options, std::ostream& o
                                       "ocm-bench-checkpoint-" + std::to_string(getpid()));
   files::remove_tree(dir);
   files::create_directories(dir);
+  // The writer logs each checkpoint; this command's output is its JSON line alone.
+  const spdlog::level::level_enum level = spdlog::get_level();
+  spdlog::set_level(spdlog::level::warn);
   checkpoints::Checkpoint state = make_state(options.parameters);
   double state_bytes = 0;
   for (const auto& [name, tensor] : state.tensors)
@@ -88,6 +92,7 @@ void run_checkpoint_bench(const CheckpointBenchOptions& options, std::ostream& o
     load_mb_per_s.push_back(file_bytes / 1e6 / seconds_since(start));
   }
   files::remove_tree(dir);
+  spdlog::set_level(level);
   std::vector<double> stall_over_copy, write_over_dd;
   for (int r = 0; r < options.repeats; ++r) {
     stall_over_copy.push_back(stall_ms[r] / copy_ms[r]);
