@@ -2,6 +2,7 @@
 #include "common/sha256_blocks.h"
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
 #include <immintrin.h>
 
 namespace ocm::sha256_detail {
@@ -51,7 +52,13 @@ __attribute__((target("sha,sse4.1"))) void compress_blocks(uint32_t state[8], co
 }  // namespace
 
 bool compress_with_sha_extensions(uint32_t state[8], const uint8_t* data, size_t blocks) {
-  static const bool available = __builtin_cpu_supports("sha") && __builtin_cpu_supports("sse4.1");
+  // CPUID leaf 7 EBX bit 29: SHA; leaf 1 ECX bit 19: SSE4.1 (asked directly: clang's
+  // __builtin_cpu_supports does not know "sha").
+  static const bool available = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    const bool sse41 = __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 19)) != 0;
+    return sse41 && __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b & (1u << 29)) != 0;
+  }();
   if (!available)
     return false;
   compress_blocks(state, data, blocks);
