@@ -64,7 +64,7 @@ void run_checkpoint_bench(const CheckpointBenchOptions& options, std::ostream& o
   double state_bytes = 0;
   for (const auto& [name, tensor] : state.tensors)
     state_bytes += static_cast<double>(tensor.nbytes());
-  std::vector<double> copy_ms, stall_ms, write_mb_per_s, dd_mb_per_s, load_mb_per_s;
+  std::vector<double> copy_ms, stall_ms, busy_ms, write_mb_per_s, dd_mb_per_s, load_mb_per_s;
   std::vector<torch::Tensor> host(state.tensors.size());
   checkpoints::BackgroundWriter writer;
   double file_bytes = 0;
@@ -80,11 +80,12 @@ void run_checkpoint_bench(const CheckpointBenchOptions& options, std::ostream& o
     copy_ms.push_back(1e3 * seconds_since(start));
     state.step = round + 1;
     stall_ms.push_back(1e3 * writer.save(dir, state, {1, 0, {}}));
-    start = Clock::now();  // the write in the background, from the moment training resumes
+    start = Clock::now();
     writer.wait();
+    busy_ms.push_back(1e3 * seconds_since(start));
     const std::string path = checkpoints::checkpoint_path(dir, state.step);
     file_bytes = static_cast<double>(files::file_size(path));
-    write_mb_per_s.push_back(file_bytes / 1e6 / seconds_since(start));
+    write_mb_per_s.push_back(file_bytes / 1e6 / writer.last_write_seconds());
     const auto megabytes = static_cast<int64_t>(file_bytes / (1 << 20)) + 1;
     dd_mb_per_s.push_back(megabytes * 1.048576 / dd_seconds(files::join(dir, "dd.bin"), megabytes));
     start = Clock::now();
@@ -107,6 +108,7 @@ void run_checkpoint_bench(const CheckpointBenchOptions& options, std::ostream& o
                         {"stall_ms", spread(stall_ms)},
                         {"stall_over_host_copy", spread(stall_over_copy)},
                         {"background_write_mb_per_s", spread(write_mb_per_s)},
+                        {"background_busy_ms", spread(busy_ms)},
                         {"dd_fsync_mb_per_s", spread(dd_mb_per_s)},
                         {"write_over_dd", spread(write_over_dd)},
                         {"load_verified_mb_per_s", spread(load_mb_per_s)}}

@@ -16,9 +16,11 @@ struct CheckpointBenchOptions {
 
 // What a checkpoint costs training (Note [asynchronous checkpoints]), over `repeats` rounds:
 // the time BackgroundWriter::save holds the caller against one plain copy of the state into
-// host buffers; the background write's MB/s (HDF5 image, SHA-256, write, fsync, manifest,
-// rename) against `dd conv=fsync` writing as many bytes to the same directory, alternating; and
-// the verified load. One JSON line: each figure's median, minimum and maximum.
+// host buffers; the background write's MB/s (sealing the HDF5 image, SHA-256, write, fsync,
+// manifest, rename: from save() returning to the checkpoint being complete) against
+// `dd conv=fsync` writing as many bytes to the same directory, alternating; how long the
+// background thread stays busy, the next image's layout included; and the verified load. One
+// JSON line: each figure's median, minimum and maximum.
 void run_checkpoint_bench(const CheckpointBenchOptions& options, std::ostream& out);
 
 }  // namespace ocm::bench

@@ -1,5 +1,7 @@
 #include "checkpoints/background_writer.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 #include <torch/cuda.h>
 #include <torch/torch.h>
@@ -26,10 +28,18 @@ BackgroundWriter::~BackgroundWriter() {
   }
 }
 
+std::unique_ptr<CheckpointImage> BackgroundWriter::image_for(
+    const std::map<std::string, torch::Tensor>& tensors) {
+  Layout layout = layout_of(tensors);
+  if (prepared_ && prepared_->layout() == layout)
+    return std::move(prepared_);
+  prepared_.reset();  // one image at a time in the arena
+  return std::make_unique<CheckpointImage>(arena_, std::move(layout));
+}
+
 std::map<std::string, torch::Tensor> BackgroundWriter::stage(
     const std::map<std::string, torch::Tensor>& tensors) {
   std::map<std::string, torch::Tensor> staged;
-  bool from_gpu = false;
   for (const auto& [name, tensor] : tensors) {
     torch::Tensor& buffer = buffers_[name];
     if (!same_layout(buffer, tensor)) {
@@ -38,11 +48,9 @@ std::map<std::string, torch::Tensor> BackgroundWriter::stage(
           torch::TensorOptions().dtype(tensor.scalar_type()).pinned_memory(tensor.is_cuda()));
     }
     buffer.copy_(tensor.detach(), /*non_blocking=*/tensor.is_cuda());
-    from_gpu = from_gpu || tensor.is_cuda();
     staged.emplace(name, buffer);
   }
-  if (from_gpu)
-    torch::cuda::synchronize();
+  torch::cuda::synchronize();
   // A phase change renames the state: buffers of names no longer saved are freed.
   for (auto it = buffers_.begin(); it != buffers_.end();)
     it = tensors.count(it->first) != 0 ? std::next(it) : buffers_.erase(it);
@@ -53,29 +61,51 @@ double BackgroundWriter::save(const std::string& dir, Checkpoint checkpoint,
                               const Retention& retention, std::function<void()> before_write) {
   const auto start = Clock::now();
   wait();
-  checkpoint.tensors = stage(checkpoint.tensors);
   double bytes = 0;
   for (const auto& [name, tensor] : checkpoint.tensors)
     bytes += static_cast<double>(tensor.nbytes());
+  std::unique_ptr<CheckpointImage> image = image_for(checkpoint.tensors);
+  const bool from_gpu = std::any_of(checkpoint.tensors.begin(), checkpoint.tensors.end(),
+                                    [](const auto& named) { return named.second.is_cuda(); });
+  if (from_gpu) {
+    checkpoint.tensors = stage(checkpoint.tensors);  // copied into the image in the background
+  } else {
+    image->fill(checkpoint.tensors);
+    checkpoint.tensors.clear();
+  }
   pending_step_ = checkpoint.step;
   pending_megabytes_ = bytes / 1e6;
   pending_since_ = Clock::now();
-  pending_ = std::async(std::launch::async, [dir, retention, before_write = std::move(before_write),
-                                             checkpoint = std::move(checkpoint)] {
-    if (before_write)
-      before_write();
-    return save_checkpoint(dir, checkpoint, retention);
-  });
+  pending_ =
+      std::async(std::launch::async, [dir, retention, before_write = std::move(before_write),
+                                      checkpoint = std::move(checkpoint), image = std::move(image),
+                                      &arena = arena_, since = pending_since_]() mutable {
+        if (before_write)
+          before_write();
+        if (!checkpoint.tensors.empty())
+          image->fill(checkpoint.tensors);
+        Written written{write_checkpoint(dir, *image, checkpoint, retention), seconds_since(since),
+                        nullptr};
+        const Layout layout = image->layout();
+        image.reset();
+        try {
+          written.next = std::make_unique<CheckpointImage>(arena, layout);
+        } catch (const std::exception&) {
+          // Nothing is lost: the next save lays its image out itself, and reports what fails.
+        }
+        return written;
+      });
   return seconds_since(start);
 }
 
 void BackgroundWriter::finish() {
   // Reset before get() rethrows, so that a failed write is reported once.
-  std::future<std::string> done = std::move(pending_);
-  const std::string path = done.get();
-  const double seconds = seconds_since(pending_since_);
-  spdlog::info("checkpoint {} written in the background in {:.2f} s ({:.0f} MB/s)", path, seconds,
-               pending_megabytes_ / std::max(seconds, 1e-9));
+  std::future<Written> done = std::move(pending_);
+  Written written = done.get();
+  prepared_ = std::move(written.next);
+  last_write_seconds_ = written.seconds;
+  spdlog::info("checkpoint {} written in the background in {:.2f} s ({:.0f} MB/s)", written.path,
+               written.seconds, pending_megabytes_ / std::max(written.seconds, 1e-9));
 }
 
 void BackgroundWriter::poll() {

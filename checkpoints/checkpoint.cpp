@@ -7,12 +7,9 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <future>
-#include <memory>
-#include <mutex>
 #include <sstream>
 #include <vector>
 
@@ -20,6 +17,7 @@
 #include <torch/torch.h>
 #include <nlohmann/json.hpp>
 
+#include "checkpoints/image.h"
 #include "common/error.h"
 #include "common/files.h"
 #include "common/hdf5.h"
@@ -36,135 +34,6 @@ std::string step_name(int64_t step, const char* suffix) {
   char name[64];
   std::snprintf(name, sizeof name, "ckpt-%010lld%s", static_cast<long long>(step), suffix);
   return name;
-}
-
-struct TypeMap {
-  torch::ScalarType scalar;
-  hid_t file_type;
-  hid_t memory_type;
-};
-
-const std::vector<TypeMap>& type_map() {
-  static const std::vector<TypeMap> types = {{torch::kFloat32, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT},
-                                             {torch::kFloat64, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE},
-                                             {torch::kInt64, H5T_STD_I64LE, H5T_NATIVE_INT64},
-                                             {torch::kInt32, H5T_STD_I32LE, H5T_NATIVE_INT32},
-                                             {torch::kUInt8, H5T_STD_U8LE, H5T_NATIVE_UINT8}};
-  return types;
-}
-
-// Note [checkpoint image]
-// The checkpoint file is built in memory by HDF5's core driver, so its bytes exist before they
-// reach the disk: save_checkpoint hashes them on one thread while it writes them with plain
-// write(2) on another, and never reads the file back; one large sequential write is also what
-// a disk does fastest. The driver builds the file in the process's ImageArena (through HDF5's
-// file image callbacks), which keeps its memory from one checkpoint to the next: copying the
-// image out of HDF5 and faulting in fresh pages for it each time cost 1.9 s and about 1 s of a
-// 1.9 GB checkpoint's 6.6 s (bench/checkpoint_bench.h). The arena holds the size of the last
-// checkpoint for the life of the process, and one checkpoint is built at a time.
-class ImageArena {
- public:
-  ImageArena() = default;
-  ImageArena(const ImageArena&) = delete;
-  ImageArena& operator=(const ImageArena&) = delete;
-  ~ImageArena() { std::free(data_); }
-
-  // At least `size` bytes, the old ones kept; nullptr when memory runs out.
-  void* resize(size_t size) {
-    if (size > capacity_) {
-      void* grown = std::realloc(data_, size);
-      if (grown == nullptr)
-        return nullptr;
-      data_ = grown;
-      capacity_ = size;
-    }
-    return data_;
-  }
-  const uint8_t* data() const { return static_cast<const uint8_t*>(data_); }
-  std::mutex& mutex() { return mutex_; }
-
-  // HDF5's core driver allocates, grows and frees the file's memory through these; freeing
-  // keeps it, for the next checkpoint.
-  static H5FD_file_image_callbacks_t callbacks(ImageArena& arena) {
-    H5FD_file_image_callbacks_t c{};
-    c.image_malloc = [](size_t size, H5FD_file_image_op_t, void* arena) {
-      return static_cast<ImageArena*>(arena)->resize(size);
-    };
-    c.image_memcpy = [](void* to, const void* from, size_t size, H5FD_file_image_op_t, void*) {
-      return std::memcpy(to, from, size);
-    };
-    c.image_realloc = [](void*, size_t size, H5FD_file_image_op_t, void* arena) {
-      return static_cast<ImageArena*>(arena)->resize(size);
-    };
-    c.image_free = [](void*, H5FD_file_image_op_t, void*) -> herr_t { return 0; };
-    c.udata_copy = [](void* arena) { return arena; };
-    c.udata_free = [](void*) -> herr_t { return 0; };
-    c.udata = &arena;
-    return c;
-  }
-
- private:
-  void* data_ = nullptr;
-  size_t capacity_ = 0;
-  std::mutex mutex_;
-};
-
-ImageArena& image_arena() {
-  static ImageArena arena;
-  return arena;
-}
-
-// The bytes of a checkpoint file: the first `size` bytes of the arena.
-struct FileImage {
-  const uint8_t* bytes = nullptr;
-  size_t size = 0;
-};
-
-void write_tensor(hid_t file, hid_t links, const std::string& name, const torch::Tensor& tensor,
-                  const std::string& path) {
-  const torch::Tensor cpu = tensor.detach().cpu().contiguous();
-  const auto type = std::find_if(type_map().begin(), type_map().end(),
-                                 [&](const TypeMap& t) { return t.scalar == cpu.scalar_type(); });
-  if (type == type_map().end())
-    throw std::logic_error("checkpoint tensor " + name + " has an unsupported dtype");
-  std::vector<hsize_t> dims(cpu.sizes().begin(), cpu.sizes().end());
-  Hid space(dims.empty() ? H5Screate(H5S_SCALAR)
-                         : H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr));
-  Hid dataset(H5Dcreate2(file, name.c_str(), type->file_type, space.get(), links, H5P_DEFAULT,
-                         H5P_DEFAULT));
-  if (!dataset.valid() || (cpu.numel() > 0 && H5Dwrite(dataset.get(), type->memory_type, H5S_ALL,
-                                                       H5S_ALL, H5P_DEFAULT, cpu.data_ptr()) < 0))
-    throw UserError(path, "could not be built in memory (tensor " + name + ")", "free host memory");
-}
-
-// The file of `c`, built in `arena` (Note [checkpoint image]).
-FileImage hdf5_image(const Checkpoint& c, const std::string& path, ImageArena& arena) {
-  silence_hdf5_errors();
-  Hid access(H5Pcreate(H5P_FILE_ACCESS));
-  H5Pset_fapl_core(access.get(), size_t{64} << 20, /*backing_store=*/0);
-  const H5FD_file_image_callbacks_t callbacks = ImageArena::callbacks(arena);
-  H5Pset_file_image_callbacks(access.get(), const_cast<H5FD_file_image_callbacks_t*>(&callbacks));
-  Hid file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, access.get()));
-  if (!file.valid())
-    throw UserError(path, "cannot be built in memory", "free host memory");
-  write_attribute(file.get(), "format_version", kFormatVersion);
-  write_attribute(file.get(), "step", c.step);
-  write_attribute(file.get(), "phase", c.phase);
-  write_attribute(file.get(), "config_hash", c.config_hash);
-  write_attribute(file.get(), "config", c.config_yaml);
-  write_attribute(file.get(), "world_size", c.world_size);
-  Hid links(H5Pcreate(H5P_LINK_CREATE));
-  H5Pset_create_intermediate_group(links.get(), 1);
-  for (const auto& [name, tensor] : c.tensors)
-    write_tensor(file.get(), links.get(), name, tensor, path);
-  // The file ends at its end of allocation; the driver's memory runs on to a whole increment.
-  const ssize_t size =
-      H5Fflush(file.get(), H5F_SCOPE_LOCAL) < 0 ? -1 : H5Fget_file_image(file.get(), nullptr, 0);
-  links.reset();
-  file.reset();
-  if (size <= 0)
-    throw UserError(path, "could not be built in memory", "free host memory");
-  return FileImage{arena.data(), static_cast<size_t>(size)};
 }
 
 // Writes and fsyncs `image` as `path` while another thread hashes it; returns the SHA-256.
@@ -281,30 +150,36 @@ std::string checkpoint_path(const std::string& dir, int64_t step) {
   return files::join(dir, step_name(step, ".h5"));
 }
 
-std::string save_checkpoint(const std::string& dir, const Checkpoint& checkpoint,
-                            const Retention& retention) {
+std::string write_checkpoint(const std::string& dir, CheckpointImage& image, const Checkpoint& meta,
+                             const Retention& retention) {
   const std::string error = files::create_directories(dir);
   if (!error.empty())
     throw UserError(dir, "cannot be created (" + error + ")", "a writable run directory");
-  const std::string name = step_name(checkpoint.step, ".h5");
+  const std::string name = step_name(meta.step, ".h5");
   const std::string path = files::join(dir, name);
-  ImageArena& arena = image_arena();
-  const std::lock_guard<std::mutex> one_at_a_time(arena.mutex());
-  const FileImage image = hdf5_image(checkpoint, path, arena);
+  const FileImage file = image.seal(meta);
   std::string digest;
   files::write_atomically(
-      path, [&](const std::string& temporary) { digest = write_and_hash(image, temporary, path); });
-  const auto bytes = static_cast<int64_t>(image.size);
+      path, [&](const std::string& temporary) { digest = write_and_hash(file, temporary, path); });
+  const auto bytes = static_cast<int64_t>(file.size);
   const json manifest = {{"format_version", kFormatVersion},
                          {"file", name},
                          {"bytes", bytes},
                          {"sha256", digest},
-                         {"step", checkpoint.step}};
-  files::write_text_atomically(files::join(dir, step_name(checkpoint.step, ".json")),
+                         {"step", meta.step}};
+  files::write_text_atomically(files::join(dir, step_name(meta.step, ".json")),
                                manifest.dump(2) + "\n");
   files::write_text_atomically(files::join(dir, "latest"), name + "\n");
   prune(dir, retention);
   return path;
+}
+
+std::string save_checkpoint(const std::string& dir, const Checkpoint& checkpoint,
+                            const Retention& retention) {
+  ImageArena arena;
+  CheckpointImage image(arena, layout_of(checkpoint.tensors));
+  image.fill(checkpoint.tensors);
+  return write_checkpoint(dir, image, checkpoint, retention);
 }
 
 namespace {

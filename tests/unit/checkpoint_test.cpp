@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
@@ -115,6 +116,39 @@ TEST_F(CheckpointTest, BackgroundWriteHoldsTheStateAsItWasWhenSaveReturned) {
   const Checkpoint loaded = load_checkpoint(checkpoint_path(dir_, 3));
   for (const auto& [name, tensor] : then.tensors)
     EXPECT_TRUE(torch::equal(loaded.tensors.at(name), tensor)) << name;
+}
+
+// Note [checkpoint image]: the second and third saves go into the image laid out after the
+// previous write, the fourth (other tensors: a phase change) into a new one; each file holds its
+// own state, down to a strided view, a scalar and a tensor without elements.
+TEST_F(CheckpointTest, BackgroundSavesIntoALaidOutImageHoldEachTheirOwnState) {
+  const auto with_awkward_tensors = [](Checkpoint c) {
+    c.tensors["model/strided"] = torch::randn({6, 5}).t();
+    c.tensors["model/empty"] = torch::zeros({0, 3});
+    c.tensors["run/scalar"] = torch::tensor(c.step * 1.5);
+    return c;
+  };
+  BackgroundWriter writer;
+  std::vector<Checkpoint> saved;
+  for (const int64_t step : {1, 2, 3, 7}) {
+    saved.push_back(with_awkward_tensors(make(step)));
+    if (step == 7)
+      saved.back().tensors["ocm_head/weight"] = torch::randn({2, 9});
+    writer.save(dir_, saved.back(), {10, 0, {}});
+  }
+  writer.wait();
+  for (const Checkpoint& c : saved) {
+    const Checkpoint loaded = load_checkpoint(checkpoint_path(dir_, c.step));
+    EXPECT_EQ(loaded.step, c.step);
+    EXPECT_EQ(loaded.phase, c.phase);
+    ASSERT_EQ(loaded.tensors.size(), c.tensors.size()) << "step " << c.step;
+    for (const auto& [name, tensor] : c.tensors) {
+      ASSERT_TRUE(loaded.tensors.count(name)) << name;
+      EXPECT_EQ(loaded.tensors.at(name).sizes(), tensor.sizes()) << name;
+      EXPECT_TRUE(torch::equal(loaded.tensors.at(name), tensor))
+          << "step " << c.step << " " << name;
+    }
+  }
 }
 
 TEST_F(CheckpointTest, ASecondBackgroundSaveWaitsForTheFirstWrite) {
