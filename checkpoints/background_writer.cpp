@@ -57,6 +57,33 @@ std::map<std::string, torch::Tensor> BackgroundWriter::stage(
   return staged;
 }
 
+BackgroundWriter::Written BackgroundWriter::write(std::string dir, Retention retention,
+                                                  std::function<void()> before_write,
+                                                  Checkpoint checkpoint,
+                                                  std::unique_ptr<CheckpointImage> image,
+                                                  ImageArena& arena, Clock::time_point since) {
+  Written written;
+  try {
+    if (before_write)
+      before_write();
+    if (!checkpoint.tensors.empty())
+      image->fill(checkpoint.tensors);
+    written.path = write_checkpoint(dir, *image, checkpoint, retention);
+    written.seconds = seconds_since(since);
+  } catch (...) {
+    image.reset();  // closed here, before the caller can lay out another image in the arena
+    throw;
+  }
+  const Layout layout = image->layout();
+  image.reset();
+  try {
+    written.next = std::make_unique<CheckpointImage>(arena, layout);
+  } catch (const std::exception&) {
+    // Nothing is lost: the next save lays its image out itself, and reports what fails.
+  }
+  return written;
+}
+
 double BackgroundWriter::save(const std::string& dir, Checkpoint checkpoint,
                               const Retention& retention, std::function<void()> before_write) {
   const auto start = Clock::now();
@@ -76,25 +103,9 @@ double BackgroundWriter::save(const std::string& dir, Checkpoint checkpoint,
   pending_step_ = checkpoint.step;
   pending_megabytes_ = bytes / 1e6;
   pending_since_ = Clock::now();
-  pending_ =
-      std::async(std::launch::async, [dir, retention, before_write = std::move(before_write),
-                                      checkpoint = std::move(checkpoint), image = std::move(image),
-                                      &arena = arena_, since = pending_since_]() mutable {
-        if (before_write)
-          before_write();
-        if (!checkpoint.tensors.empty())
-          image->fill(checkpoint.tensors);
-        Written written{write_checkpoint(dir, *image, checkpoint, retention), seconds_since(since),
-                        nullptr};
-        const Layout layout = image->layout();
-        image.reset();
-        try {
-          written.next = std::make_unique<CheckpointImage>(arena, layout);
-        } catch (const std::exception&) {
-          // Nothing is lost: the next save lays its image out itself, and reports what fails.
-        }
-        return written;
-      });
+  pending_ = std::async(std::launch::async, &BackgroundWriter::write, dir, retention,
+                        std::move(before_write), std::move(checkpoint), std::move(image),
+                        std::ref(arena_), pending_since_);
   return seconds_since(start);
 }
 

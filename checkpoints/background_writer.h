@@ -38,9 +38,10 @@ class BackgroundWriter {
 
   // Waits for the write in flight, copies the tensors of `checkpoint` into its image (Note
   // [checkpoint image]) and starts writing it into `dir` in the background. Returns the seconds
-  // the caller was held: the wait plus the copy (plus laying out the image, when the tensors'
-  // names, shapes or dtypes differ from the last checkpoint's). `before_write` runs on the
-  // background thread first (the trainer's fault injection holds a write back with it).
+  // the caller was held: the wait plus the copy, plus laying out the image when none waits for
+  // these names, shapes and dtypes (the first checkpoint, a phase change, after a failed write).
+  // The wait covers the layout of the next image, which follows each write. `before_write` runs
+  // on the background thread first (the trainer's fault injection holds a write back with it).
   double save(const std::string& dir, Checkpoint checkpoint, const Retention& retention,
               std::function<void()> before_write = {});
 
@@ -63,6 +64,11 @@ class BackgroundWriter {
 
   // The image for `tensors`: the one laid out after the last write when it fits, else a new one.
   std::unique_ptr<CheckpointImage> image_for(const std::map<std::string, torch::Tensor>& tensors);
+  // The background half of save(): fills `image` from staged tensors, writes it, and lays out
+  // the next image for the same tensors.
+  static Written write(std::string dir, Retention retention, std::function<void()> before_write,
+                       Checkpoint checkpoint, std::unique_ptr<CheckpointImage> image,
+                       ImageArena& arena, Clock::time_point since);
   // `tensors` copied from a GPU into pinned buffers_; returns the copies.
   std::map<std::string, torch::Tensor> stage(const std::map<std::string, torch::Tensor>& tensors);
   void finish();

@@ -22,6 +22,9 @@ constexpr const char* kWhere = "the checkpoint image in memory";
 constexpr hsize_t kAlignment = 4096;
 constexpr hsize_t kAlignedFrom = 4096;
 
+// The tensors' bytes are copied as they are into little-endian datasets.
+static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__, "checkpoint images assume little-endian");
+
 // HDF5's core driver allocates, grows and frees the file's memory through these; freeing keeps
 // it, for the next file.
 H5FD_file_image_callbacks_t arena_callbacks(ImageArena& arena) {
@@ -42,8 +45,8 @@ H5FD_file_image_callbacks_t arena_callbacks(ImageArena& arena) {
   return c;
 }
 
-// HDF5 refuses to create a file under the name of one still open, and an image can wait open
-// for its checkpoint while another is written: every image gets a name of its own.
+// HDF5 refuses to create a file under the name of one still open, and images of different arenas
+// (two writers, or save_checkpoint beside a writer) can be open at once: each gets its own name.
 std::string unique_image_name() {
   static std::atomic<int64_t> count{0};
   return "ocm-checkpoint-image-" + std::to_string(count++);
@@ -55,6 +58,13 @@ const TypeMap& type_of(torch::ScalarType dtype, const std::string& name) {
   if (type == type_map().end())
     throw std::logic_error("checkpoint tensor " + name + " has an unsupported dtype");
   return *type;
+}
+
+size_t bytes_of(const TensorSpec& spec) {
+  int64_t count = 1;
+  for (const int64_t d : spec.shape)
+    count *= d;
+  return static_cast<size_t>(count) * torch::elementSize(spec.dtype);
 }
 
 // Creates dataset `name` with its storage allocated now and never filled by HDF5; returns its
@@ -69,16 +79,13 @@ std::optional<size_t> create_dataset(hid_t file, hid_t links, hid_t storage,
   if (!dataset.valid())
     throw UserError(kWhere, "could not be laid out (tensor " + name + ")", "free host memory");
   const haddr_t offset = H5Dget_offset(dataset.get());
-  if (offset == HADDR_UNDEF)
+  if (offset == HADDR_UNDEF) {
+    // HDF5 1.10 allocates nothing for a dataset without elements; for any other it is an error.
+    if (bytes_of(spec) > 0)
+      throw UserError(kWhere, "has no storage for tensor " + name, "free host memory");
     return std::nullopt;
+  }
   return static_cast<size_t>(offset);
-}
-
-size_t bytes_of(const TensorSpec& spec) {
-  int64_t count = 1;
-  for (const int64_t d : spec.shape)
-    count *= d;
-  return static_cast<size_t>(count) * torch::elementSize(spec.dtype);
 }
 
 }  // namespace
@@ -156,10 +163,10 @@ void CheckpointImage::fill(const std::map<std::string, torch::Tensor>& tensors) 
   if (layout_of(tensors) != layout_)
     throw std::logic_error("checkpoint tensors do not match the image they are copied into");
   for (const auto& [name, slot] : slots_) {
-    const torch::Tensor& tensor = tensors.at(name);
-    torch::from_blob(arena_.data() + slot.offset, tensor.sizes(),
-                     torch::TensorOptions().dtype(tensor.scalar_type()))
-        .copy_(tensor.detach());
+    // Bytes, not typed elements: HDF5 packs datasets under kAlignedFrom at any byte offset.
+    // contiguous() copies only a strided view; a staged or CPU state is contiguous already.
+    const torch::Tensor source = tensors.at(name).detach().cpu().contiguous();
+    std::memcpy(arena_.data() + slot.offset, source.data_ptr(), slot.bytes);
   }
 }
 

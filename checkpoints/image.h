@@ -19,10 +19,11 @@ namespace ocm::checkpoints {
 // A checkpoint file is built in memory by HDF5's core driver, so its bytes exist before they
 // reach the disk: they are hashed on one thread while another writes them with plain write(2),
 // and the file is never read back; one large sequential write is also what a disk does fastest.
-// The driver keeps the file in an ImageArena (through HDF5's file image callbacks), which keeps
-// its memory from one checkpoint to the next: copying the image out of HDF5 and faulting in fresh
-// pages for it each time cost 1.9 s and about 1 s of a 1.9 GB checkpoint's 6.6 s
-// (bench/checkpoint_bench.h).
+// The driver keeps the file in an ImageArena (through HDF5's file image callbacks). A
+// BackgroundWriter keeps its arena from one checkpoint to the next: copying the image out of HDF5
+// and faulting in fresh pages for it each time cost 1.9 s and about 1 s of a 1.9 GB checkpoint's
+// 6.6 s (bench/README.md). save_checkpoint, for the few checkpoints written outside training,
+// builds in an arena of its own and frees it.
 //
 // The tensors' bytes do not go through HDF5. The file is laid out first: every dataset gets its
 // storage at creation (H5D_ALLOC_TIME_EARLY) and no fill value (H5D_FILL_TIME_NEVER), and a flush
