@@ -88,6 +88,11 @@ std::optional<size_t> create_dataset(hid_t file, hid_t links, hid_t storage,
   return static_cast<size_t>(offset);
 }
 
+// Flushes `file` and returns its size: its end of allocation; -1 when the flush fails.
+ssize_t flushed_size(hid_t file) {
+  return H5Fflush(file, H5F_SCOPE_LOCAL) < 0 ? -1 : H5Fget_file_image(file, nullptr, 0);
+}
+
 }  // namespace
 
 ImageArena::~ImageArena() {
@@ -148,8 +153,7 @@ CheckpointImage::CheckpointImage(ImageArena& arena, Layout layout)
   }
   // The flush extends the driver's memory over every allocated byte (zeroing what it adds), so
   // that fill() can write there and nothing of HDF5's overwrites it later.
-  const ssize_t size =
-      H5Fflush(file_.get(), H5F_SCOPE_LOCAL) < 0 ? -1 : H5Fget_file_image(file_.get(), nullptr, 0);
+  const ssize_t size = flushed_size(file_.get());
   if (size < 0)
     throw UserError(kWhere, "could not be laid out", "free host memory");
   for (const auto& [name, slot] : slots_) {
@@ -179,8 +183,7 @@ FileImage CheckpointImage::seal(const Checkpoint& meta) {
   write_attribute(file_.get(), "config", meta.config_yaml);
   write_attribute(file_.get(), "world_size", meta.world_size);
   // The file ends at its end of allocation; the driver's memory runs on to a whole increment.
-  const ssize_t size =
-      H5Fflush(file_.get(), H5F_SCOPE_LOCAL) < 0 ? -1 : H5Fget_file_image(file_.get(), nullptr, 0);
+  const ssize_t size = flushed_size(file_.get());
   file_.reset();
   if (size <= 0)
     throw UserError(kWhere, "could not be completed", "free host memory");
