@@ -46,12 +46,22 @@ std::vector<int64_t> trajectory(const std::string& kind, int64_t num_steps, int6
   }
   // Built from t = 1 upwards; where rounding would repeat a time (the dense, quadratic end), the
   // next free time is taken, so any K <= N works.
+  //
+  // Note [published linear trajectory]: the Analytic-DPM and OCM code builds the linear times by
+  // adding (N - 1) / (K - 1) to 1.0 in doubles and rounding each sum with Python's round(), which
+  // sends halves to the even integer. Rounding 1 + k (N - 1) / (K - 1) half away from zero gave
+  // 501 where they visit 500 at K = 5 and K = 25 of N = 1000, so the same sum and ties to even
+  // (nearbyint in the default rounding mode) are used here: bounds and samples at K steps then
+  // visit exactly the published times.
+  const double stride = static_cast<double>(num_timesteps - 1) / static_cast<double>(num_steps - 1);
   std::vector<int64_t> times;
-  for (int64_t k = 0; k < num_steps; ++k) {
+  double linear_position = 1.0;
+  for (int64_t k = 0; k < num_steps; ++k, linear_position += stride) {
     const double fraction = static_cast<double>(k) / static_cast<double>(num_steps - 1);
-    const double position = kind == "linear" ? fraction : fraction * fraction;
-    const auto rounded =
-        static_cast<int64_t>(std::llround(1 + position * static_cast<double>(num_timesteps - 1)));
+    const double position = kind == "linear"
+                                ? linear_position
+                                : 1 + fraction * fraction * static_cast<double>(num_timesteps - 1);
+    const auto rounded = static_cast<int64_t>(std::nearbyint(position));
     times.push_back(times.empty() ? rounded : std::max(rounded, times.back() + 1));
   }
   if (times.back() != num_timesteps) {

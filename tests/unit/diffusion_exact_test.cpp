@@ -48,6 +48,16 @@ TEST(Schedule, LinearAndCosineEndpoints) {
 TEST(Trajectory, LinearAndQuadraticTimes) {
   EXPECT_EQ(trajectory("linear", 2, 1000), (std::vector<int64_t>{1000, 1, 0}));
   EXPECT_EQ(trajectory("linear", 4, 1000), (std::vector<int64_t>{1000, 667, 334, 1, 0}));
+  // Note [published linear trajectory]: these are the times of the published linear trajectory
+  // (the Analytic-DPM / OCM code's _choice_steps_linear, run with Python 3), reversed. K = 5 and
+  // 25 reach 500.5 exactly, where halves go to the even 500, and so does K = 11, whose five sums
+  // of 99.9 round to 500.5. At N = 100, K = 21, 1 + 10 (99 / 20) = 50.5 exactly, but the summed
+  // stride lands just above it, on 51.
+  EXPECT_EQ(trajectory("linear", 5, 1000), (std::vector<int64_t>{1000, 750, 500, 251, 1, 0}));
+  EXPECT_EQ(trajectory("linear", 25, 1000)[12], 500);
+  EXPECT_EQ(trajectory("linear", 11, 1000),
+            (std::vector<int64_t>{1000, 900, 800, 700, 600, 500, 401, 301, 201, 101, 1, 0}));
+  EXPECT_EQ(trajectory("linear", 21, 100)[10], 51);
   const auto quadratic = trajectory("quadratic", 10, 1000);
   EXPECT_EQ(quadratic.front(), 1000);
   EXPECT_EQ(quadratic[quadratic.size() - 2], 1);
@@ -244,7 +254,7 @@ class ConstantVariance : public DenoisingModel {
 TEST(LearnedVariance, InterpolatesTheStepsOwnBetasInLogSpace) {
   const Schedule schedule("cosine", 1000);
   EstimatorOptions options;
-  options.trajectory = trajectory("linear", 5, 1000);  // 1000, 750, 501, 251, 1, 0
+  options.trajectory = trajectory("linear", 5, 1000);  // 1000, 750, 500, 251, 1, 0
   auto learned = make_estimator("learned", schedule, options);
   SampleRandom random(0, RandomPurpose::kSampling, {0});
   const torch::Tensor x = torch::zeros({1, 2}, kDouble);
