@@ -310,6 +310,18 @@ TEST_F(EvalCli, EvalWritesTheGridAndAddsRowsOfOtherSettings) {
   EXPECT_TRUE(files::exists(files::join(eval_dir, "grids/ddpm-ocm-K2-clip2.png")));
   const std::string clip_report = read_text(files::join(eval_dir, "results.md"));
   EXPECT_NE(clip_report.find("| ddpm-clip2 | ocm | 0 | 6 |"), std::string::npos) << clip_report;
+
+  // The bound with x0_hat left unclipped is a row of its own, beside the default bound's.
+  const Outcome unclipped =
+      ocm("eval " + run_dir() + " --steps 2 --cov ocm --metric nll --nll-samples 8 --batch 4 " +
+          "--nll-unclipped");
+  ASSERT_EQ(unclipped.exit_code, 0) << unclipped.output;
+  const std::string nll_report = read_text(files::join(eval_dir, "results.md"));
+  const auto nll_table = nll_report.find("## bits/dim");
+  ASSERT_NE(nll_table, std::string::npos) << nll_report;
+  EXPECT_NE(nll_report.find("| ddpm | ocm | 0 | 8 |", nll_table), std::string::npos) << nll_report;
+  EXPECT_NE(nll_report.find("| ddpm-x0-unclipped | ocm | 0 | 8 |", nll_table), std::string::npos)
+      << nll_report;
 }
 
 TEST_F(EvalCli, StatsWritesAFileEvalAcceptsAndNeverOverwrites) {
