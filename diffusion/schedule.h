@@ -25,8 +25,8 @@ class Schedule {
 // The K timesteps a K-step sampler visits, decreasing, followed by 0:
 // linear t_k = round(1 + k (N - 1) / (K - 1)), summed and rounded as the published code does
 // (Note [published linear trajectory]); quadratic t_k = round(1 + (N - 1) (k / (K - 1))^2).
-// Halves round to even.
-// Throws UserError when K < 2, K > N, or the rounding would repeat a timestep.
+// Halves round to even. Where rounding would repeat a time, the next free one is taken.
+// Throws UserError when K < 2 or K > N.
 std::vector<int64_t> trajectory(const std::string& kind, int64_t num_steps, int64_t num_timesteps);
 
 }  // namespace ocm::diffusion
