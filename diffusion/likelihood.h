@@ -37,9 +37,9 @@ struct LikelihoodOptions {
 // normal CDF is exact (erf, in float64), where theirs is the tanh approximation. For a pixel
 // whose decoder mean is off by up to 2 standard deviations (about 2 grey levels) the two agree to
 // 0.005 nats; off by 4 to 7 they differ by 0.26 to 3.9 nats (docs/results.md section 6); beyond,
-// both reach the 1e-12 floor. The decoder term, and so this difference,
-// is the same for every estimator at one K (ocm-mc aside: its probes draw from the stream that
-// gives x_{t_1}), so it shifts them together and never reorders them.
+// both reach the 1e-12 floor. The decoder term, and so this difference, is the same for every
+// estimator at one K (ocm-mc aside: its probes draw from the stream that gives x_{t_1}), so it
+// shifts them together and never reorders them.
 //
 // Returns bits per dimension [B] (float64) for x0 [B, ...] with global sample indices.
 torch::Tensor negative_elbo_bpd(DenoisingModel& model, CovarianceEstimator& estimator,

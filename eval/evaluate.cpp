@@ -152,23 +152,14 @@ EvalResult nll_result(TrainedModel& model, const SamplingSetting& setting, Analy
   SamplingSetting reported = setting;
   reported.sampler = "ddpm";
   reported.eta = 0;
-  // The unclipped bound is another quantity: named apart, it keeps a row of its own in the
-  // reports instead of replacing the default bound's.
-  const std::string name =
-      reported.name() + (model.images && !options.clip_x0 ? "-x0-unclipped" : "");
-  return {name,
-          "ddpm",
-          setting.cov,
-          setting.steps,
-          "nll",
-          bpd.mean,
-          bpd.standard_error,
-          count,
-          seconds_since(start),
-          held_out.description,
-          0.0,
-          setting.cov_scale,
-          request.seeds.front()};
+  EvalResult result{reported.name(),      "ddpm", setting.cov,
+                    setting.steps,        "nll",  bpd.mean,
+                    bpd.standard_error,   count,  seconds_since(start),
+                    held_out.description, 0.0,    setting.cov_scale,
+                    request.seeds.front()};
+  if (model.images && request.nll_unclipped)
+    result.setting += kUnclippedBoundSuffix;
+  return result;
 }
 
 // Creates <run>/eval/grids (and samples) on rank 0, once every input has been checked.

@@ -331,9 +331,10 @@ void write_section(std::ostream& md, const std::string& metric, const MetricTabl
                   [](const auto& row) { return std::get<0>(row.first).rfind("ddim", 0) == 0; }))
     md << "\n`ddimE` is DDIM with eta = E; `ddim` alone has eta = 0.\n";
   if (std::any_of(table.rows.begin(), table.rows.end(), [](const auto& row) {
-        return std::get<0>(row.first).find("-x0-unclipped") != std::string::npos;
+        return std::get<0>(row.first).find(kUnclippedBoundSuffix) != std::string::npos;
       }))
-    md << "\n`-x0-unclipped` rows are the bound with x0_hat left unclipped (`--nll-unclipped`).\n";
+    md << "\n`" << kUnclippedBoundSuffix
+       << "` rows are the bound with x0_hat left unclipped (`--nll-unclipped`).\n";
   md << "\n![" << metric << " against K](" << metric << ".png)\n\n";
 }
 

@@ -10,6 +10,10 @@
 
 namespace ocm::eval {
 
+// Ends the setting name of a bound with x0_hat left unclipped (--nll-unclipped), another quantity
+// than the default bound: the name keeps it in rows of its own.
+inline constexpr const char* kUnclippedBoundSuffix = "-x0-unclipped";
+
 // One line of <run>/eval/results.jsonl.
 struct EvalResult {
   std::string setting;  // SamplingSetting::name()
